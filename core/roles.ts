@@ -1,0 +1,58 @@
+/**
+ * Azure role ids and the actions this project grants, from `shared/reference/azure-facts.md` §4.
+ * Components assign them; the policy pack checks them; both read them here.
+ */
+
+export const BUILTIN_ROLES = {
+    /** `Microsoft.ContainerService/fleets/*`: approves gates at fleet scope. */
+    fleetManagerContributor: "63bb64ad-9799-4770-b5c3-24ed299a07bf",
+    /** Grants `Microsoft.ResourceNotifications/systemTopics/subscribeToAKSResources/action`. */
+    resourceNotificationsSubscriber: "0b962ed2-6d56-471c-bd5f-3477d83a7ba4",
+    reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    monitoringReader: "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
+    storageBlobDataOwner: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    storageQueueDataContributor: "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    storageTableDataContributor: "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    roleBasedAccessControlAdministrator: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+} as const;
+
+/** Roles nobody in this project may hold: the policy pack rejects any assignment of them to the handler. */
+export const PRIVILEGED_ROLES: readonly string[] = [
+    BUILTIN_ROLES.owner,
+    BUILTIN_ROLES.contributor,
+    BUILTIN_ROLES.userAccessAdministrator,
+    BUILTIN_ROLES.roleBasedAccessControlAdministrator,
+];
+
+/** The subscribe action the AKSResources system topic requires, in the spelling of the role definition. */
+export const SUBSCRIBE_TO_AKS_RESOURCES_ACTION =
+    "Microsoft.ResourceNotifications/systemTopics/subscribeToAKSResources/action";
+
+/** The handler's custom role (`handler.roleScope: custom-role`): only what approving gates needs. */
+export const HANDLER_CUSTOM_ROLE_ACTIONS: readonly string[] = [
+    "Microsoft.ContainerService/fleets/read",
+    "Microsoft.ContainerService/fleets/gates/read",
+    "Microsoft.ContainerService/fleets/gates/write",
+    "Microsoft.ContainerService/fleets/updateRuns/read",
+];
+
+/** The approvers' custom role: read and approve gates, nothing else. */
+export const APPROVER_ROLE_ACTIONS: readonly string[] = [
+    "Microsoft.ContainerService/fleets/gates/read",
+    "Microsoft.ContainerService/fleets/gates/write",
+];
+
+/** The subscription-scoped id Azure uses in role assignments: `/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`. */
+export function roleDefinitionId(subscriptionId: string, roleGuid: string): string {
+    return `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${roleGuid}`;
+}
+
+/** The role GUID at the end of a role definition id, lower-cased; undefined when it is not one. */
+export function roleGuidOf(roleDefinitionIdValue: string): string | undefined {
+    const m = /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/i.exec(roleDefinitionIdValue);
+    return m?.[1]?.toLowerCase();
+}

@@ -1,0 +1,299 @@
+/**
+ * Runs a Pulumi program in-process under Pulumi's official mocks and records the resource graph:
+ * every registration with its URN, parent, dependencies and fully resolved inputs. The mocks
+ * synthesise ARM ids the way Azure shapes them, so ids flowing between resources (scopes, parent
+ * paths, destinations) are realistic, and unknown invokes fail loudly instead of returning nothing.
+ */
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface PlannedResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly parent: string | null;
+    readonly id: string | null;
+    readonly custom: boolean;
+    readonly inputs: Record<string, unknown>;
+    /** URNs this resource depends on (explicit `dependsOn` and inputs from other resources). */
+    readonly dependencies: string[];
+    readonly propertyDependencies: Record<string, string[]>;
+    /** Output state the mock returned, for components their registered outputs. */
+    readonly outputs: Record<string, unknown>;
+}
+
+export interface MockEnvironment {
+    readonly project: string;
+    readonly stack: string;
+    readonly subscriptionId: string;
+    readonly tenantId: string;
+    /** Object id of the deploying principal (answer of getClientConfig). */
+    readonly clientObjectId: string;
+    readonly clientId: string;
+    /** Pulumi config, keys namespaced (`fleet-gates:fleet`), values as Pulumi passes them (strings). */
+    readonly config: Record<string, string>;
+    readonly secretKeys: readonly string[];
+}
+
+/** Made-up identities for offline runs; a stack may override them with `azure-native:subscriptionId` / `azure-native:tenantId`. */
+export const OFFLINE_DEFAULTS = {
+    subscriptionId: "00000000-0000-4000-8000-000000000001",
+    tenantId: "00000000-0000-4000-8000-0000000000aa",
+    clientObjectId: "00000000-0000-4000-8000-0000000000cc",
+    clientId: "00000000-0000-4000-8000-0000000000dd",
+} as const;
+
+export const SECRET_PLACEHOLDER = "[secret]";
+
+/** A GUID derived from its inputs, so mock ids and principal ids are stable across runs. */
+export function stableGuid(...parts: string[]): string {
+    const h = createHash("sha256").update(parts.join("\u0000")).digest("hex");
+    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+type Inputs = Record<string, unknown>;
+interface Synth {
+    id: string;
+    state?: Inputs;
+}
+
+function str(v: unknown, fallback: string): string {
+    return typeof v === "string" && v.length > 0 ? v : fallback;
+}
+
+/** ARM id and computed outputs per resource type, as Azure would return them. */
+function synthesise(type: string, name: string, inputs: Inputs, env: MockEnvironment): Synth {
+    const sub = `/subscriptions/${env.subscriptionId}`;
+    const rg = `${sub}/resourceGroups/${str(inputs.resourceGroupName, "rg")}`;
+    const guid = (k: string) => stableGuid(type, name, k);
+    const identity = (): Inputs | undefined => {
+        const id = inputs.identity as { type?: string } | undefined;
+        if (!id?.type || !/SystemAssigned/i.test(id.type)) return id as Inputs | undefined;
+        return { ...id, principalId: guid("principal"), tenantId: env.tenantId };
+    };
+    switch (type) {
+        case "azure-native:resources:ResourceGroup":
+            return { id: `${sub}/resourceGroups/${str(inputs.resourceGroupName, name)}` };
+        case "azure-native:resources:Resource": {
+            const parent = typeof inputs.parentResourcePath === "string" && inputs.parentResourcePath ? `/${inputs.parentResourcePath}` : "";
+            const rn = str(inputs.resourceName, name);
+            return {
+                id: `${rg}/providers/${str(inputs.resourceProviderNamespace, "Unknown")}${parent}/${str(inputs.resourceType, "unknown")}/${rn}`,
+                state: { name: rn },
+            };
+        }
+        case "azure-native:containerservice:Fleet":
+            return { id: `${rg}/providers/Microsoft.ContainerService/fleets/${str(inputs.fleetName, name)}`, state: { identity: identity() } };
+        case "azure-native:containerservice:ManagedCluster": {
+            const rn = str(inputs.resourceName, name);
+            return {
+                id: `${rg}/providers/Microsoft.ContainerService/managedClusters/${rn}`,
+                state: { name: rn, identity: identity(), fqdn: `${rn}-${guid("dns").slice(0, 8)}.hcp.westeurope.azmk8s.io` },
+            };
+        }
+        case "azure-native:eventgrid:SystemTopic": {
+            const rn = str(inputs.systemTopicName, name);
+            return { id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${rn}`, state: { name: rn, identity: identity(), metricResourceId: guid("metric") } };
+        }
+        case "azure-native:eventgrid:SystemTopicEventSubscription": {
+            const rn = str(inputs.eventSubscriptionName, name);
+            return { id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${str(inputs.systemTopicName, "topic")}/eventSubscriptions/${rn}`, state: { name: rn } };
+        }
+        case "azure-native:storage:StorageAccount": {
+            const rn = str(inputs.accountName, name);
+            return {
+                id: `${rg}/providers/Microsoft.Storage/storageAccounts/${rn}`,
+                state: { name: rn, primaryEndpoints: { blob: `https://${rn}.blob.core.windows.net/`, queue: `https://${rn}.queue.core.windows.net/`, table: `https://${rn}.table.core.windows.net/` } },
+            };
+        }
+        case "azure-native:storage:BlobContainer": {
+            const rn = str(inputs.containerName, name);
+            return { id: `${rg}/providers/Microsoft.Storage/storageAccounts/${str(inputs.accountName, "account")}/blobServices/default/containers/${rn}`, state: { name: rn } };
+        }
+        case "azure-native:storage:Blob": {
+            const rn = str(inputs.blobName, name);
+            const url = `https://${str(inputs.accountName, "account")}.blob.core.windows.net/${str(inputs.containerName, "container")}/${rn}`;
+            return { id: url, state: { name: rn, url } };
+        }
+        case "azure-native:managedidentity:UserAssignedIdentity": {
+            const rn = str(inputs.resourceName, name);
+            return {
+                id: `${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${rn}`,
+                state: { name: rn, principalId: guid("principal"), clientId: guid("client"), tenantId: env.tenantId },
+            };
+        }
+        case "azure-native:web:AppServicePlan": {
+            const rn = str(inputs.name, name);
+            return { id: `${rg}/providers/Microsoft.Web/serverfarms/${rn}`, state: { name: rn } };
+        }
+        case "azure-native:web:WebApp": {
+            const rn = str(inputs.name, name);
+            return { id: `${rg}/providers/Microsoft.Web/sites/${rn}`, state: { name: rn, defaultHostName: `${rn}.azurewebsites.net`, identity: identity() } };
+        }
+        case "azure-native:operationalinsights:Workspace": {
+            const rn = str(inputs.workspaceName, name);
+            return { id: `${rg}/providers/Microsoft.OperationalInsights/workspaces/${rn}`, state: { name: rn, customerId: guid("customer") } };
+        }
+        case "azure-native:applicationinsights:Component": {
+            const rn = str(inputs.resourceName, name);
+            const key = guid("ikey");
+            return {
+                id: `${rg}/providers/Microsoft.Insights/components/${rn}`,
+                state: { name: rn, instrumentationKey: key, connectionString: `InstrumentationKey=${key};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/` },
+            };
+        }
+        case "azure-native:authorization:RoleAssignment": {
+            const rn = str(inputs.roleAssignmentName, guid("assignment"));
+            return { id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleAssignments/${rn}`, state: { name: rn } };
+        }
+        case "azure-native:authorization:RoleDefinition": {
+            const rn = str(inputs.roleDefinitionId, guid("definition"));
+            return { id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleDefinitions/${rn}`, state: { name: rn } };
+        }
+        case "azuread:index/group:Group": {
+            const objectId = guid("object");
+            return { id: objectId, state: { objectId } };
+        }
+        default:
+            if (type.startsWith("pulumi:providers:")) return { id: guid("provider") };
+            // Programs given with --program may use any type: a stable, clearly synthetic id.
+            return { id: `${rg}/providers/Offline.Mock/${type.replace(/[^A-Za-z0-9]+/g, "_")}/${name}` };
+    }
+}
+
+function invoke(token: string, env: MockEnvironment): Record<string, unknown> {
+    switch (token) {
+        case "azure-native:authorization:getClientConfig":
+            return { clientId: env.clientId, objectId: env.clientObjectId, subscriptionId: env.subscriptionId, tenantId: env.tenantId };
+        case "azuread:index/getClientConfig:getClientConfig":
+            return { clientId: env.clientId, objectId: env.clientObjectId, tenantId: env.tenantId };
+        default:
+            throw new Error(`offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`);
+    }
+}
+
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+    getObject(): unknown;
+    getDependenciesList(): string[];
+    getPropertydependenciesMap(): { forEach(cb: (v: { getUrnsList(): string[] }, k: string) => void): void };
+}
+
+type Callback = (err: unknown, resp: { getUrn(): string; getId(): string } | undefined) => void;
+interface MonitorLike {
+    registerResource(req: RegisterRequest, cb: Callback): Promise<void>;
+    resources: Map<string, { urn: string; id: string | null; state: unknown }>;
+}
+
+/** Replaces Pulumi secret wrappers with a placeholder, so a plan never prints a secret. */
+function redactSecrets(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(redactSecrets);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return SECRET_PLACEHOLDER;
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, redactSecrets(x)]));
+    }
+    return v;
+}
+
+export interface MockRun<T> {
+    readonly resources: PlannedResource[];
+    readonly result: T;
+}
+
+/**
+ * Runs `program` under mocks with `env`'s config and returns every registered resource, in
+ * registration order, once all registrations have settled.
+ */
+export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockEnvironment): Promise<MockRun<T>> {
+    pulumi.runtime.setAllConfig(env.config, [...env.secretKeys]);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                const s = synthesise(args.type, args.name, args.inputs as Inputs, env);
+                return { id: s.id, state: { ...(args.inputs as Inputs), ...s.state } };
+            },
+            call: (args) => invoke(args.token, env),
+        },
+        env.project,
+        env.stack,
+        false,
+    );
+    const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
+    const records = new Map<string, Omit<PlannedResource, "id" | "outputs">>();
+    const order: string[] = [];
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = async (req, cb) => {
+        const propertyDependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((v, k) => {
+            propertyDependencies[k] = v.getUrnsList();
+        });
+        const struct = req.getObject() as { toJavaScript(): unknown } | undefined;
+        const inputs = redactSecrets(
+            pulumi.runtime.deserializeProperties(struct as never, true),
+        ) as Record<string, unknown>;
+        return original(req, (err, resp) => {
+            if (!err && resp) {
+                const urn = resp.getUrn();
+                const allDeps = new Set([...req.getDependenciesList(), ...Object.values(propertyDependencies).flat()]);
+                records.set(urn, {
+                    urn,
+                    type: req.getType(),
+                    name: req.getName(),
+                    parent: req.getParent() || null,
+                    custom: req.getCustom(),
+                    inputs,
+                    dependencies: [...allDeps].filter((d) => d !== req.getParent()),
+                    propertyDependencies,
+                });
+                order.push(urn);
+            }
+            cb(err, resp);
+        });
+    };
+
+    const result = await program();
+    await waitForRegistrations();
+    const resources = order.map((urn): PlannedResource => {
+        const r = records.get(urn)!;
+        const m = monitor.resources.get(urn);
+        // Custom resources hold the mock's serialized state; components the Struct of their registered outputs.
+        const raw = m?.state && typeof m.state === "object" && "toJavaScript" in m.state
+            ? (m.state as { toJavaScript(): unknown }).toJavaScript()
+            : m?.state;
+        return {
+            ...r,
+            id: r.custom ? (m?.id ?? null) : null,
+            outputs: redactSecrets(pulumi.runtime.deserializeProperty(raw ?? {}, false, true)) as Record<string, unknown>,
+        };
+    });
+    return { resources, result };
+}
+
+/** Waits until the Pulumi runtime has no RPC in flight (every registration answered). */
+async function waitForRegistrations(): Promise<void> {
+    // `waitForRPCs` is what `pulumi up` itself awaits before exiting; it is not in the public typings.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+    await settings.waitForRPCs();
+}
+
+/** Resolves every Output nested in `value` (program exports), redacting secrets. */
+export async function resolveOutputs(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        const secret = await (value as pulumi.Output<unknown>).isSecret;
+        const inner = await new Promise<unknown>((resolve) => (value as pulumi.Output<unknown>).apply(resolve));
+        return secret ? SECRET_PLACEHOLDER : resolveOutputs(inner);
+    }
+    if (value instanceof Promise) return resolveOutputs(await value);
+    if (Array.isArray(value)) return Promise.all(value.map(resolveOutputs));
+    if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveOutputs(v)] as const));
+        return Object.fromEntries(entries);
+    }
+    return value;
+}
