@@ -131,6 +131,11 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
             const rn = str(inputs.name, name);
             return { id: `${rg}/providers/Microsoft.Web/sites/${rn}`, state: { name: rn, defaultHostName: `${rn}.azurewebsites.net`, identity: identity() } };
         }
+        case "azure-native:web:WebAppScmAllowed":
+        case "azure-native:web:WebAppFtpAllowed": {
+            const policy = type.endsWith("ScmAllowed") ? "scm" : "ftp";
+            return { id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/basicPublishingCredentialsPolicies/${policy}`, state: { name: policy } };
+        }
         case "azure-native:operationalinsights:Workspace": {
             const rn = str(inputs.workspaceName, name);
             return { id: `${rg}/providers/Microsoft.OperationalInsights/workspaces/${rn}`, state: { name: rn, customerId: guid("customer") } };
@@ -162,8 +167,27 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
     }
 }
 
-function invoke(token: string, env: MockEnvironment): Record<string, unknown> {
+function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<string, unknown> {
     switch (token) {
+        case "azure-native:eventgrid:getSystemTopic": {
+            // An existing AKSResources topic of this subscription, with its system-assigned identity.
+            const rn = str(args.systemTopicName, "topic");
+            const rg = str(args.resourceGroupName, "rg");
+            const type = "azure-native:eventgrid:SystemTopic";
+            return {
+                id: `/subscriptions/${env.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.EventGrid/systemTopics/${rn}`,
+                name: rn,
+                type: "Microsoft.EventGrid/systemTopics",
+                location: "global",
+                source: `/subscriptions/${env.subscriptionId}`,
+                topicType: "Microsoft.ResourceNotifications.AKSResources",
+                identity: { type: "SystemAssigned", principalId: stableGuid(type, rn, "principal"), tenantId: env.tenantId },
+                metricResourceId: stableGuid(type, rn, "metric"),
+                provisioningState: "Succeeded",
+                azureApiVersion: "2025-02-15",
+                systemData: {},
+            };
+        }
         case "azure-native:authorization:getClientConfig":
             return { clientId: env.clientId, objectId: env.clientObjectId, subscriptionId: env.subscriptionId, tenantId: env.tenantId };
         case "azuread:index/getClientConfig:getClientConfig":
@@ -217,7 +241,7 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
                 const s = synthesise(args.type, args.name, args.inputs as Inputs, env);
                 return { id: s.id, state: { ...(args.inputs as Inputs), ...s.state } };
             },
-            call: (args) => invoke(args.token, env),
+            call: (args) => invoke(args.token, env, args.inputs as Inputs),
         },
         env.project,
         env.stack,
@@ -268,7 +292,7 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         return {
             ...r,
             id: r.custom ? (m?.id ?? null) : null,
-            outputs: redactSecrets(pulumi.runtime.deserializeProperty(raw ?? {}, false, true)) as Record<string, unknown>,
+            outputs: redactSecrets(pulumi.runtime.deserializeProperty(raw ?? {})) as Record<string, unknown>,
         };
     });
     return { resources, result };
@@ -285,7 +309,7 @@ async function waitForRegistrations(): Promise<void> {
 /** Resolves every Output nested in `value` (program exports), redacting secrets. */
 export async function resolveOutputs(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) {
-        const secret = await (value as pulumi.Output<unknown>).isSecret;
+        const secret = await pulumi.isSecret(value as pulumi.Output<unknown>);
         const inner = await new Promise<unknown>((resolve) => (value as pulumi.Output<unknown>).apply(resolve));
         return secret ? SECRET_PLACEHOLDER : resolveOutputs(inner);
     }

@@ -44,11 +44,11 @@ function problemsOf(raw: RawStackConfig, secretKeys: Set<string> = new Set()): s
     return [];
 }
 
-type Mutate = (c: RawStackConfig & Record<string, any>) => void;
+type Mutate = (c: Record<string, any>) => void;
 const mutate = (f: Mutate): RawStackConfig => {
-    const c = base() as RawStackConfig & Record<string, any>;
+    const c = base() as Record<string, any>;
     f(c);
-    return c;
+    return c as RawStackConfig;
 };
 
 describe("parseStackConfig", () => {
