@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config";
 import { formatPlanTree, planJson, planStack, type PolicyViolation } from "./plan";
+import { ProgramError } from "./mocks";
 import { StackFileError } from "./stack-file";
 
 /** The policy pack is evaluated offline once `policies/` exists; until then the verdict says so. */
@@ -69,7 +70,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         await program.parseAsync([...argv], { from: "user" });
     } catch (e) {
         if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-        if (e instanceof ConfigError || e instanceof StackFileError) {
+        if (e instanceof ConfigError || e instanceof StackFileError || e instanceof ProgramError) {
             process.stderr.write(`${e.message}\n`);
             return 1;
         }

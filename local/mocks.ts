@@ -131,6 +131,8 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
             const rn = str(inputs.name, name);
             return { id: `${rg}/providers/Microsoft.Web/sites/${rn}`, state: { name: rn, defaultHostName: `${rn}.azurewebsites.net`, identity: identity() } };
         }
+        case "azure-native:web:WebAppApplicationSettings":
+            return { id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/config/appsettings`, state: { name: "appsettings" } };
         case "azure-native:web:WebAppScmAllowed":
         case "azure-native:web:WebAppFtpAllowed": {
             const policy = type.endsWith("ScmAllowed") ? "scm" : "ftp";
@@ -224,6 +226,20 @@ function redactSecrets(v: unknown): unknown {
     return v;
 }
 
+/**
+ * Components may register resources as outputs. Deserializing such a reference would rehydrate the
+ * resource through the engine (`getResource`), which mocks never answer: keep its URN instead.
+ */
+function resourceRefsToUrns(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(resourceRefsToUrns);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialResourceSig) return o.urn;
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, resourceRefsToUrns(x)]));
+    }
+    return v;
+}
+
 export interface MockRun<T> {
     readonly resources: PlannedResource[];
     readonly result: T;
@@ -239,7 +255,9 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         {
             newResource: (args) => {
                 const s = synthesise(args.type, args.name, args.inputs as Inputs, env);
-                return { id: s.id, state: { ...(args.inputs as Inputs), ...s.state } };
+                // Azure returns every resource's `name`: the last segment of its id.
+                const armName = s.id.split("/").pop() ?? args.name;
+                return { id: s.id, state: { name: armName, ...(args.inputs as Inputs), ...s.state } };
             },
             call: (args) => invoke(args.token, env, args.inputs as Inputs),
         },
@@ -280,8 +298,26 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         });
     };
 
-    const result = await program();
-    await waitForRegistrations();
+    // An exception inside an `apply` surfaces only as an unhandled rejection: collect them, so a
+    // broken program fails the run with its message instead of planning a partial graph.
+    const errors: unknown[] = [];
+    let failed: () => void = () => undefined;
+    const firstError = new Promise<void>((resolve) => (failed = resolve));
+    const onRejection = (e: unknown) => {
+        errors.push(e);
+        failed();
+    };
+    process.on("unhandledRejection", onRejection);
+    let result: T;
+    try {
+        result = await program();
+        // After an error some registrations never complete; give the rest a moment, then report.
+        await Promise.race([waitForRegistrations(), firstError.then(() => delay(500))]);
+        await delay(0);
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
+    if (errors.length > 0) throw new ProgramError(errors);
     const resources = order.map((urn): PlannedResource => {
         const r = records.get(urn)!;
         const m = monitor.resources.get(urn);
@@ -292,10 +328,26 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         return {
             ...r,
             id: r.custom ? (m?.id ?? null) : null,
-            outputs: redactSecrets(pulumi.runtime.deserializeProperty(raw ?? {})) as Record<string, unknown>,
+            outputs: redactSecrets(pulumi.runtime.deserializeProperty(resourceRefsToUrns(raw ?? {}))) as Record<
+                string,
+                unknown
+            >,
         };
     });
     return { resources, result };
+}
+
+/** The program failed while it ran: every distinct error, in order. */
+export class ProgramError extends Error {
+    constructor(readonly causes: readonly unknown[]) {
+        const messages = [...new Set(causes.map((e) => (e instanceof Error ? e.message : String(e))))];
+        super(`the program failed:\n  - ${messages.join("\n  - ")}`);
+        this.name = "ProgramError";
+    }
+}
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Waits until the Pulumi runtime has no RPC in flight (every registration answered). */

@@ -2,6 +2,7 @@
  * The offline plan: a stack's program (or any Pulumi TypeScript program) run in-process under
  * Pulumi's mocks with `Pulumi.<stack>.yaml`, giving the resource graph with fully resolved inputs.
  */
+import Module from "node:module";
 import * as path from "node:path";
 import { BUILTIN_ROLES, roleGuidOf } from "../core/roles";
 import { resolveOutputs, runUnderMocks, type PlannedResource } from "./mocks";
@@ -53,7 +54,18 @@ async function runProjectProgram(): Promise<Record<string, unknown>> {
     return { ...fleetGates(loadStackConfig()) };
 }
 
+/** Lets a program anywhere on disk import the project's packages (@pulumi/*, core/ deps). */
+function resolveImportsFromProject(): void {
+    const nodeModules = path.join(PROJECT_ROOT, "node_modules");
+    const current = (process.env.NODE_PATH ?? "").split(path.delimiter).filter(Boolean);
+    if (current.includes(nodeModules)) return;
+    process.env.NODE_PATH = [...current, nodeModules].join(path.delimiter);
+    // Node reads NODE_PATH at start-up; `_initPaths` is how it re-reads it.
+    (Module as unknown as { _initPaths(): void })._initPaths();
+}
+
 async function runProgramFile(file: string): Promise<Record<string, unknown>> {
+    resolveImportsFromProject();
     const abs = path.resolve(file);
     const mod = (await import(abs)) as Record<string, unknown>;
     // A CommonJS program's exports arrive as `default` too; keep the named ones.
