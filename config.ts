@@ -163,7 +163,9 @@ export type RawStackConfig = Partial<Record<(typeof CONFIG_KEYS)[number] | "loca
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
-        super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`);
+        super(
+            `invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`,
+        );
         this.name = "ConfigError";
     }
 }
@@ -264,7 +266,9 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
             const where = `stages[${i}].groups[${j}]`;
             const prev = groupHome.get(g.name);
             if (prev !== undefined)
-                problems.push(`${stagePath(i)}.groups[${j}].name "${g.name}" is used by ${prev} too (a group runs once per update)`);
+                problems.push(
+                    `${stagePath(i)}.groups[${j}].name "${g.name}" is used by ${prev} too (a group runs once per update)`,
+                );
             else groupHome.set(g.name, where);
         }),
     );
@@ -278,7 +282,9 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
                 const here = `${where}[${k}]`;
                 const prev = seen.get(key);
                 if (prev !== undefined)
-                    problems.push(`${stagePath(i)}.${here}.displayName "${g.displayName}" is used by ${prev} in the same stage too`);
+                    problems.push(
+                        `${stagePath(i)}.${here}.displayName "${g.displayName}" is used by ${prev} in the same stage too`,
+                    );
                 else seen.set(key, here);
             });
         visit(s.beforeGates, "beforeGates");
@@ -294,7 +300,8 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
     const membersPerGroup = new Map<string, number>();
     raw.members.forEach((m, i) => {
         const prev = memberSeen.get(m.name);
-        if (prev !== undefined) problems.push(`${NAMESPACE}:members[${i}].name "${m.name}" is used by members[${prev}] too`);
+        if (prev !== undefined)
+            problems.push(`${NAMESPACE}:members[${i}].name "${m.name}" is used by members[${prev}] too`);
         else memberSeen.set(m.name, i);
         if (!groupHome.has(m.group))
             problems.push(
@@ -305,14 +312,18 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
     stages.forEach((s, i) =>
         s.groups.forEach((g, j) => {
             if (!membersPerGroup.has(g.name))
-                problems.push(`${stagePath(i)}.groups[${j}].name "${g.name}" has no members (set members[].group to it)`);
+                problems.push(
+                    `${stagePath(i)}.groups[${j}].name "${g.name}" has no members (set members[].group to it)`,
+                );
         }),
     );
 
     if (raw.autoUpgrade) {
         const a = raw.autoUpgrade;
         if (a.channel === "TargetKubernetesVersion" && a.targetKubernetesVersion === undefined)
-            problems.push(`${NAMESPACE}:autoUpgrade.targetKubernetesVersion is required when autoUpgrade.channel is "TargetKubernetesVersion"`);
+            problems.push(
+                `${NAMESPACE}:autoUpgrade.targetKubernetesVersion is required when autoUpgrade.channel is "TargetKubernetesVersion"`,
+            );
         if (a.channel !== "TargetKubernetesVersion" && a.targetKubernetesVersion !== undefined)
             problems.push(
                 `${NAMESPACE}:autoUpgrade.targetKubernetesVersion "${a.targetKubernetesVersion}" is only allowed with autoUpgrade.channel "TargetKubernetesVersion" (channel is "${a.channel}")`,
@@ -344,9 +355,12 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
         else seen.set(rule.name, i);
 
         const { stage, group, displayName } = rule.match;
-        const stageSpec = stage === undefined ? undefined : stages.find((s) => s.name.toLowerCase() === stage.toLowerCase());
+        const stageSpec =
+            stage === undefined ? undefined : stages.find((s) => s.name.toLowerCase() === stage.toLowerCase());
         if (stage !== undefined && !stageSpec) {
-            problems.push(`${rulePath(i)}.match.stage "${stage}" is not a stage of the strategy (stages: ${stageNames.join(", ")})`);
+            problems.push(
+                `${rulePath(i)}.match.stage "${stage}" is not a stage of the strategy (stages: ${stageNames.join(", ")})`,
+            );
             return;
         }
         if (group !== undefined) {
@@ -362,8 +376,16 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
             const hint =
                 displayName === undefined
                     ? `gates: ${gates.map(describeGate).join(", ") || "none"}`
-                    : `closest gates: ${closest(displayName, gates.map((g) => g.displayName))
-                          .map((name) => gates.filter((g) => g.displayName === name).map(describeGate).join(", "))
+                    : `closest gates: ${closest(
+                          displayName,
+                          gates.map((g) => g.displayName),
+                      )
+                          .map((name) =>
+                              gates
+                                  .filter((g) => g.displayName === name)
+                                  .map(describeGate)
+                                  .join(", "),
+                          )
                           .join(", ")}`;
             problems.push(`${rulePath(i)} "${rule.name}" matches no gate of the strategy; ${hint}`);
         }
@@ -371,9 +393,13 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
 
     // A gate decided by two rules would run two sets of checks: one rule per gate.
     for (const gate of gates) {
-        const covering = rules.flatMap((r, i) => (ruleMatchesGate(r.match, gate) ? [`approvals[${i}] "${r.name}"`] : []));
+        const covering = rules.flatMap((r, i) =>
+            ruleMatchesGate(r.match, gate) ? [`approvals[${i}] "${r.name}"`] : [],
+        );
         if (covering.length > 1)
-            problems.push(`gate ${describeGate(gate)} is matched by ${covering.length} rules: ${covering.join(", ")}; make them disjoint`);
+            problems.push(
+                `gate ${describeGate(gate)} is matched by ${covering.length} rules: ${covering.join(", ")}; make them disjoint`,
+            );
     }
     return problems;
 }
@@ -385,7 +411,9 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
 export function parseStackConfig(
     input: RawStackConfig,
     secretKeys: ReadonlySet<string> = new Set(),
-): Omit<StackConfig, "handler"> & { handler: Omit<StackConfig["handler"], "notifyWebhookUrl"> & { notifyWebhookUrl?: string } } {
+): Omit<StackConfig, "handler"> & {
+    handler: Omit<StackConfig["handler"], "notifyWebhookUrl"> & { notifyWebhookUrl?: string };
+} {
     const parsed = RawSchema.safeParse(input);
     if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, input)));
     const raw = parsed.data;
@@ -433,6 +461,9 @@ export function loadStackConfig(): StackConfig {
     const { notifyWebhookUrl, ...handler } = model.handler;
     return {
         ...model,
-        handler: { ...handler, ...(notifyWebhookUrl !== undefined ? { notifyWebhookUrl: pulumi.secret(notifyWebhookUrl) } : {}) },
+        handler: {
+            ...handler,
+            ...(notifyWebhookUrl !== undefined ? { notifyWebhookUrl: pulumi.secret(notifyWebhookUrl) } : {}),
+        },
     };
 }

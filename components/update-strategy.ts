@@ -8,7 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
-import { FLEET_NAME_PATTERN, type GateTiming } from "../core/rules";
+import { FLEET_NAME_PATTERN } from "../core/rules";
 import { gatePositions, type GatePosition, type GateSpec, type GroupSpec, type StageSpec } from "../core/strategy";
 
 // The strategy's plain-data model lives in core/ (config, policies and the rehearsal share it).

@@ -39,16 +39,14 @@ export function parseArmId(id: string): ArmResourceId {
     if (!id.startsWith("/")) throw new ArmIdError(id, "must start with '/'");
     const parts = id.slice(1).split("/");
     if (parts.some((p) => p.length === 0)) throw new ArmIdError(id, "empty segment");
-    if (parts.some((p) => p === "." || p === ".."))
-        throw new ArmIdError(id, "traversal segment");
+    if (parts.some((p) => p === "." || p === "..")) throw new ArmIdError(id, "traversal segment");
     const [subKey, subscriptionId, rgKey, resourceGroup, providersKey, provider, ...rest] = parts;
     if (!eq(subKey, "subscriptions") || subscriptionId === undefined)
         throw new ArmIdError(id, "expected /subscriptions/{id}");
     if (!GUID_PATTERN.test(subscriptionId)) throw new ArmIdError(id, "subscription id is not a GUID");
     if (!eq(rgKey, "resourceGroups") || resourceGroup === undefined)
         throw new ArmIdError(id, "expected /resourceGroups/{name}");
-    if (!RESOURCE_GROUP_PATTERN.test(resourceGroup))
-        throw new ArmIdError(id, "invalid resource group name");
+    if (!RESOURCE_GROUP_PATTERN.test(resourceGroup)) throw new ArmIdError(id, "invalid resource group name");
     if (!eq(providersKey, "providers") || provider === undefined)
         throw new ArmIdError(id, "expected /providers/{namespace}");
     if (!/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$/.test(provider))
@@ -160,8 +158,6 @@ export function updateRunId(r: UpdateRunRef): string {
 /** True when both refs name the same fleet (ARM's case-insensitive comparison). */
 export function sameFleet(a: FleetRef, b: FleetRef): boolean {
     return (
-        eq(a.subscriptionId, b.subscriptionId) &&
-        eq(a.resourceGroup, b.resourceGroup) &&
-        eq(a.fleetName, b.fleetName)
+        eq(a.subscriptionId, b.subscriptionId) && eq(a.resourceGroup, b.resourceGroup) && eq(a.fleetName, b.fleetName)
     );
 }

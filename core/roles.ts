@@ -10,6 +10,8 @@ export const BUILTIN_ROLES = {
     resourceNotificationsSubscriber: "0b962ed2-6d56-471c-bd5f-3477d83a7ba4",
     reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     monitoringReader: "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
+    /** Lets the handler send telemetry to Application Insights with local auth disabled (Entra ID only). */
+    monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
     storageBlobDataOwner: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     storageQueueDataContributor: "974c5e8b-45b9-4653-ba55-5f855dd0fb88",

@@ -105,10 +105,7 @@ export const RuleMatchSchema = z
 export type RuleMatch = z.infer<typeof RuleMatchSchema>;
 
 export const ApprovalRuleSchema = z.strictObject({
-    name: z
-        .string()
-        .max(RULE_NAME_MAX)
-        .regex(RULE_NAME_PATTERN, "expected lower-case letters, digits and '-'"),
+    name: z.string().max(RULE_NAME_MAX).regex(RULE_NAME_PATTERN, "expected lower-case letters, digits and '-'"),
     match: RuleMatchSchema,
     checks: z.array(CheckSchema).min(1),
 });

@@ -39,14 +39,16 @@ export interface GatePosition {
 export function gatePositions(stages: readonly StageSpec[]): GatePosition[] {
     const out: GatePosition[] = [];
     for (const stage of stages) {
-        for (const g of stage.beforeGates ?? []) out.push({ stage: stage.name, timing: "Before", displayName: g.displayName });
+        for (const g of stage.beforeGates ?? [])
+            out.push({ stage: stage.name, timing: "Before", displayName: g.displayName });
         for (const group of stage.groups) {
             for (const g of group.beforeGates ?? [])
                 out.push({ stage: stage.name, group: group.name, timing: "Before", displayName: g.displayName });
             for (const g of group.afterGates ?? [])
                 out.push({ stage: stage.name, group: group.name, timing: "After", displayName: g.displayName });
         }
-        for (const g of stage.afterGates ?? []) out.push({ stage: stage.name, timing: "After", displayName: g.displayName });
+        for (const g of stage.afterGates ?? [])
+            out.push({ stage: stage.name, timing: "After", displayName: g.displayName });
     }
     return out;
 }

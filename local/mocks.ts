@@ -76,7 +76,10 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
         case "azure-native:resources:ResourceGroup":
             return { id: `${sub}/resourceGroups/${str(inputs.resourceGroupName, name)}` };
         case "azure-native:resources:Resource": {
-            const parent = typeof inputs.parentResourcePath === "string" && inputs.parentResourcePath ? `/${inputs.parentResourcePath}` : "";
+            const parent =
+                typeof inputs.parentResourcePath === "string" && inputs.parentResourcePath
+                    ? `/${inputs.parentResourcePath}`
+                    : "";
             const rn = str(inputs.resourceName, name);
             return {
                 id: `${rg}/providers/${str(inputs.resourceProviderNamespace, "Unknown")}${parent}/${str(inputs.resourceType, "unknown")}/${rn}`,
@@ -84,32 +87,55 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
             };
         }
         case "azure-native:containerservice:Fleet":
-            return { id: `${rg}/providers/Microsoft.ContainerService/fleets/${str(inputs.fleetName, name)}`, state: { identity: identity() } };
+            return {
+                id: `${rg}/providers/Microsoft.ContainerService/fleets/${str(inputs.fleetName, name)}`,
+                state: { identity: identity() },
+            };
         case "azure-native:containerservice:ManagedCluster": {
             const rn = str(inputs.resourceName, name);
             return {
                 id: `${rg}/providers/Microsoft.ContainerService/managedClusters/${rn}`,
-                state: { name: rn, identity: identity(), fqdn: `${rn}-${guid("dns").slice(0, 8)}.hcp.westeurope.azmk8s.io` },
+                state: {
+                    name: rn,
+                    identity: identity(),
+                    fqdn: `${rn}-${guid("dns").slice(0, 8)}.hcp.westeurope.azmk8s.io`,
+                },
             };
         }
         case "azure-native:eventgrid:SystemTopic": {
             const rn = str(inputs.systemTopicName, name);
-            return { id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${rn}`, state: { name: rn, identity: identity(), metricResourceId: guid("metric") } };
+            return {
+                id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${rn}`,
+                state: { name: rn, identity: identity(), metricResourceId: guid("metric") },
+            };
         }
         case "azure-native:eventgrid:SystemTopicEventSubscription": {
             const rn = str(inputs.eventSubscriptionName, name);
-            return { id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${str(inputs.systemTopicName, "topic")}/eventSubscriptions/${rn}`, state: { name: rn } };
+            return {
+                id: `${rg}/providers/Microsoft.EventGrid/systemTopics/${str(inputs.systemTopicName, "topic")}/eventSubscriptions/${rn}`,
+                state: { name: rn },
+            };
         }
         case "azure-native:storage:StorageAccount": {
             const rn = str(inputs.accountName, name);
             return {
                 id: `${rg}/providers/Microsoft.Storage/storageAccounts/${rn}`,
-                state: { name: rn, primaryEndpoints: { blob: `https://${rn}.blob.core.windows.net/`, queue: `https://${rn}.queue.core.windows.net/`, table: `https://${rn}.table.core.windows.net/` } },
+                state: {
+                    name: rn,
+                    primaryEndpoints: {
+                        blob: `https://${rn}.blob.core.windows.net/`,
+                        queue: `https://${rn}.queue.core.windows.net/`,
+                        table: `https://${rn}.table.core.windows.net/`,
+                    },
+                },
             };
         }
         case "azure-native:storage:BlobContainer": {
             const rn = str(inputs.containerName, name);
-            return { id: `${rg}/providers/Microsoft.Storage/storageAccounts/${str(inputs.accountName, "account")}/blobServices/default/containers/${rn}`, state: { name: rn } };
+            return {
+                id: `${rg}/providers/Microsoft.Storage/storageAccounts/${str(inputs.accountName, "account")}/blobServices/default/containers/${rn}`,
+                state: { name: rn },
+            };
         }
         case "azure-native:storage:Blob": {
             const rn = str(inputs.blobName, name);
@@ -129,34 +155,56 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
         }
         case "azure-native:web:WebApp": {
             const rn = str(inputs.name, name);
-            return { id: `${rg}/providers/Microsoft.Web/sites/${rn}`, state: { name: rn, defaultHostName: `${rn}.azurewebsites.net`, identity: identity() } };
+            return {
+                id: `${rg}/providers/Microsoft.Web/sites/${rn}`,
+                state: { name: rn, defaultHostName: `${rn}.azurewebsites.net`, identity: identity() },
+            };
         }
         case "azure-native:web:WebAppApplicationSettings":
-            return { id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/config/appsettings`, state: { name: "appsettings" } };
+            return {
+                id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/config/appsettings`,
+                state: { name: "appsettings" },
+            };
         case "azure-native:web:WebAppScmAllowed":
         case "azure-native:web:WebAppFtpAllowed": {
             const policy = type.endsWith("ScmAllowed") ? "scm" : "ftp";
-            return { id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/basicPublishingCredentialsPolicies/${policy}`, state: { name: policy } };
+            return {
+                id: `${rg}/providers/Microsoft.Web/sites/${str(inputs.name, "site")}/basicPublishingCredentialsPolicies/${policy}`,
+                state: { name: policy },
+            };
         }
         case "azure-native:operationalinsights:Workspace": {
             const rn = str(inputs.workspaceName, name);
-            return { id: `${rg}/providers/Microsoft.OperationalInsights/workspaces/${rn}`, state: { name: rn, customerId: guid("customer") } };
+            return {
+                id: `${rg}/providers/Microsoft.OperationalInsights/workspaces/${rn}`,
+                state: { name: rn, customerId: guid("customer") },
+            };
         }
         case "azure-native:applicationinsights:Component": {
             const rn = str(inputs.resourceName, name);
             const key = guid("ikey");
             return {
                 id: `${rg}/providers/Microsoft.Insights/components/${rn}`,
-                state: { name: rn, instrumentationKey: key, connectionString: `InstrumentationKey=${key};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/` },
+                state: {
+                    name: rn,
+                    instrumentationKey: key,
+                    connectionString: `InstrumentationKey=${key};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/`,
+                },
             };
         }
         case "azure-native:authorization:RoleAssignment": {
             const rn = str(inputs.roleAssignmentName, guid("assignment"));
-            return { id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleAssignments/${rn}`, state: { name: rn } };
+            return {
+                id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleAssignments/${rn}`,
+                state: { name: rn },
+            };
         }
         case "azure-native:authorization:RoleDefinition": {
             const rn = str(inputs.roleDefinitionId, guid("definition"));
-            return { id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleDefinitions/${rn}`, state: { name: rn } };
+            return {
+                id: `${str(inputs.scope, sub)}/providers/Microsoft.Authorization/roleDefinitions/${rn}`,
+                state: { name: rn },
+            };
         }
         case "azuread:index/group:Group": {
             const objectId = guid("object");
@@ -183,7 +231,11 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
                 location: "global",
                 source: `/subscriptions/${env.subscriptionId}`,
                 topicType: "Microsoft.ResourceNotifications.AKSResources",
-                identity: { type: "SystemAssigned", principalId: stableGuid(type, rn, "principal"), tenantId: env.tenantId },
+                identity: {
+                    type: "SystemAssigned",
+                    principalId: stableGuid(type, rn, "principal"),
+                    tenantId: env.tenantId,
+                },
                 metricResourceId: stableGuid(type, rn, "metric"),
                 provisioningState: "Succeeded",
                 azureApiVersion: "2025-02-15",
@@ -191,7 +243,12 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
             };
         }
         case "azure-native:authorization:getClientConfig":
-            return { clientId: env.clientId, objectId: env.clientObjectId, subscriptionId: env.subscriptionId, tenantId: env.tenantId };
+            return {
+                clientId: env.clientId,
+                objectId: env.clientObjectId,
+                subscriptionId: env.subscriptionId,
+                tenantId: env.tenantId,
+            };
         case "azuread:index/getClientConfig:getClientConfig":
             return { clientId: env.clientId, objectId: env.clientObjectId, tenantId: env.tenantId };
         default:
@@ -275,9 +332,10 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
             propertyDependencies[k] = v.getUrnsList();
         });
         const struct = req.getObject() as { toJavaScript(): unknown } | undefined;
-        const inputs = redactSecrets(
-            pulumi.runtime.deserializeProperties(struct as never, true),
-        ) as Record<string, unknown>;
+        const inputs = redactSecrets(pulumi.runtime.deserializeProperties(struct as never, true)) as Record<
+            string,
+            unknown
+        >;
         return original(req, (err, resp) => {
             if (!err && resp) {
                 const urn = resp.getUrn();
@@ -322,9 +380,10 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         const r = records.get(urn)!;
         const m = monitor.resources.get(urn);
         // Custom resources hold the mock's serialized state; components the Struct of their registered outputs.
-        const raw = m?.state && typeof m.state === "object" && "toJavaScript" in m.state
-            ? (m.state as { toJavaScript(): unknown }).toJavaScript()
-            : m?.state;
+        const raw =
+            m?.state && typeof m.state === "object" && "toJavaScript" in m.state
+                ? (m.state as { toJavaScript(): unknown }).toJavaScript()
+                : m?.state;
         return {
             ...r,
             id: r.custom ? (m?.id ?? null) : null,
@@ -368,7 +427,9 @@ export async function resolveOutputs(value: unknown): Promise<unknown> {
     if (value instanceof Promise) return resolveOutputs(await value);
     if (Array.isArray(value)) return Promise.all(value.map(resolveOutputs));
     if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
-        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveOutputs(v)] as const));
+        const entries = await Promise.all(
+            Object.entries(value).map(async ([k, v]) => [k, await resolveOutputs(v)] as const),
+        );
         return Object.fromEntries(entries);
     }
     return value;

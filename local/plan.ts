@@ -85,7 +85,14 @@ export async function planStack(stack: string, opts: PlanOptions = {}): Promise<
 export function planJson(plan: Plan, violations: PolicyViolation[]): PlanJson {
     return {
         stack: plan.stack,
-        resources: plan.resources.map((r) => ({ urn: r.urn, type: r.type, name: r.name, parent: r.parent, id: r.id, inputs: r.inputs })),
+        resources: plan.resources.map((r) => ({
+            urn: r.urn,
+            type: r.type,
+            name: r.name,
+            parent: r.parent,
+            id: r.id,
+            inputs: r.inputs,
+        })),
         outputs: plan.outputs,
         policy: { violations },
     };
@@ -98,11 +105,18 @@ function keyInputs(r: PlannedResource): string {
     const i = r.inputs;
     const parts: string[] = [];
     const add = (label: string, v: unknown) => {
-        if (v !== undefined && v !== null && v !== "") parts.push(`${label}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+        if (v !== undefined && v !== null && v !== "")
+            parts.push(`${label}=${typeof v === "string" ? v : JSON.stringify(v)}`);
     };
     switch (r.type) {
         case "azure-native:resources:Resource":
-            add("type", `${String(i.resourceProviderNamespace)}/${String(i.parentResourcePath ?? "")}/${String(i.resourceType)}`.replace("//", "/"));
+            add(
+                "type",
+                `${String(i.resourceProviderNamespace)}/${String(i.parentResourcePath ?? "")}/${String(i.resourceType)}`.replace(
+                    "//",
+                    "/",
+                ),
+            );
             add("apiVersion", i.apiVersion);
             break;
         case "azure-native:authorization:RoleAssignment": {

@@ -32,7 +32,8 @@ function replaceSecure(v: unknown): { value: unknown; secret: boolean } {
     }
     if (v && typeof v === "object") {
         const o = v as Record<string, unknown>;
-        if (Object.keys(o).length === 1 && typeof o.secure === "string") return { value: OFFLINE_SECRET_VALUE, secret: true };
+        if (Object.keys(o).length === 1 && typeof o.secure === "string")
+            return { value: OFFLINE_SECRET_VALUE, secret: true };
         let secret = false;
         const out: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(o)) {
@@ -58,7 +59,8 @@ export function parseStackYaml(text: string, stack: string, file = `Pulumi.${sta
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
     for (const [key, raw] of Object.entries(cfg as Record<string, unknown>)) {
-        if (!key.includes(":")) throw new StackFileError(`${file}: config key "${key}" needs a namespace, e.g. "fleet-gates:${key}"`);
+        if (!key.includes(":"))
+            throw new StackFileError(`${file}: config key "${key}" needs a namespace, e.g. "fleet-gates:${key}"`);
         const { value, secret } = replaceSecure(raw);
         config[key] = typeof value === "string" ? value : JSON.stringify(value);
         if (secret) secretKeys.push(key);
@@ -70,7 +72,8 @@ export function parseStackYaml(text: string, stack: string, file = `Pulumi.${sta
 export function loadStackFile(stack: string, dir = process.cwd()): StackFile {
     if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new StackFileError(`--stack "${stack}" is not a valid stack name`);
     const file = path.join(dir, `Pulumi.${stack}.yaml`);
-    if (!existsSync(file)) throw new StackFileError(`no stack file Pulumi.${stack}.yaml in ${path.basename(dir) || dir}`);
+    if (!existsSync(file))
+        throw new StackFileError(`no stack file Pulumi.${stack}.yaml in ${path.basename(dir) || dir}`);
     return parseStackYaml(readFileSync(file, "utf8"), stack, `Pulumi.${stack}.yaml`);
 }
 

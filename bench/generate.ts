@@ -1,0 +1,55 @@
+/**
+ * Generated stacks for benchmarks and scale tests: N members spread over groups of `groupSize`,
+ * groups spread over `stages` stages, a Before gate per stage and an After gate per group, and a
+ * rule for every After gate (so each rule is one event subscription).
+ */
+import { stringify } from "yaml";
+
+export interface GeneratedStackOptions {
+    readonly members: number;
+    readonly stages?: number;
+    readonly groupSize?: number;
+    readonly environment?: string;
+}
+
+export function generateStackConfig(opts: GeneratedStackOptions): Record<string, unknown> {
+    const stagesCount = opts.stages ?? 3;
+    const groupSize = opts.groupSize ?? 10;
+    const groupsCount = Math.max(stagesCount, Math.ceil(opts.members / groupSize));
+    const groupNames = Array.from({ length: groupsCount }, (_, i) => `g${String(i + 1).padStart(3, "0")}`);
+    const stages = Array.from({ length: stagesCount }, (_, s) => ({
+        name: `s${s + 1}`,
+        beforeGates: [{ displayName: `stage s${s + 1} go` }],
+        groups: groupNames
+            .filter((_, g) => g % stagesCount === s)
+            .map((name) => ({ name, afterGates: [{ displayName: `${name} healthy` }] })),
+    }));
+    const members = Array.from({ length: opts.members }, (_, i) => ({
+        name: `aks-m${String(i + 1).padStart(4, "0")}`,
+        group: groupNames[i % groupsCount]!,
+        labels: { ring: String(i % 3) },
+    }));
+    return {
+        "azure-native:location": "westeurope",
+        "fleet-gates:environment": opts.environment ?? "bench",
+        "fleet-gates:fleet": { name: "flt-bench" },
+        "fleet-gates:members": members,
+        "fleet-gates:updateStrategy": { name: "gated-rollout", stages },
+        "fleet-gates:approvals": [
+            ...stages.map((s) => ({
+                name: `${s.name}-go`,
+                match: { stage: s.name, timing: "Before" },
+                checks: [{ type: "clusterHealth" }],
+            })),
+            ...groupNames.map((g) => ({
+                name: `${g}-healthy`,
+                match: { group: g, timing: "After" },
+                checks: [{ type: "clusterHealth" }],
+            })),
+        ],
+    };
+}
+
+export function generateStackYaml(opts: GeneratedStackOptions): string {
+    return stringify({ config: generateStackConfig(opts) });
+}

@@ -1,0 +1,167 @@
+/**
+ * Who may do what, for people (DESIGN.md, "RBAC model"): an approvers group that may read and
+ * complete gates of this fleet and nothing else, and a subscribers group that may subscribe to
+ * the AKSResources system topic. That topic emits subscription-wide events, so subscribing is
+ * granted with Reader on the whole subscription: nobody learns about clusters they cannot read.
+ */
+import * as crypto from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as azuread from "@pulumi/azuread";
+import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../core/roles";
+
+export interface AccessArgs {
+    /** Environment name, used in group and role names: letters, digits and `-`. */
+    readonly environment: string;
+    readonly subscriptionId: pulumi.Input<string>;
+    /** ARM id of the fleet the approvers act on. */
+    readonly fleetId: pulumi.Input<string>;
+    /** Default `fleet-gates-<environment>-approvers`. */
+    readonly approversGroupName?: string;
+    /** Default `fleet-gates-<environment>-subscribers`. */
+    readonly subscribersGroupName?: string;
+    /** Object ids of the groups' owners (default: the provider's caller, as Entra ID does). */
+    readonly owners?: pulumi.Input<string>[];
+}
+
+export interface AccessGroupNames {
+    readonly approvers: string;
+    readonly subscribers: string;
+}
+
+/** Group display names, defaults applied; throws when they are unusable or the same group. */
+export function accessGroupNames(
+    args: Pick<AccessArgs, "environment" | "approversGroupName" | "subscribersGroupName">,
+): AccessGroupNames {
+    if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(args.environment)) {
+        throw new Error(`environment "${args.environment}" must be 1-20 lower-case letters, digits or '-'`);
+    }
+    const approvers = (args.approversGroupName ?? `fleet-gates-${args.environment}-approvers`).trim();
+    const subscribers = (args.subscribersGroupName ?? `fleet-gates-${args.environment}-subscribers`).trim();
+    for (const [field, value] of [
+        ["approversGroupName", approvers],
+        ["subscribersGroupName", subscribers],
+    ] as const) {
+        if (value.length === 0 || value.length > 256) throw new Error(`${field} "${value}" must be 1-256 characters`);
+    }
+    if (approvers.toLowerCase() === subscribers.toLowerCase()) {
+        throw new Error(
+            `approversGroupName and subscribersGroupName are both "${approvers}": approving gates and ` +
+                "subscribing to subscription-wide events are separate duties and need separate groups",
+        );
+    }
+    return { approvers, subscribers };
+}
+
+/** A GUID derived from its parts (role definition and assignment names must be GUIDs). */
+function guidOf(...parts: string[]): string {
+    const h = crypto.createHash("sha256").update(parts.join("\u0000").toLowerCase()).digest("hex");
+    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Deterministic GUID of the approvers' custom role for a fleet. */
+export function approverRoleGuid(fleetId: string): string {
+    return guidOf(fleetId, "fleet-gates-approver");
+}
+
+export class Access extends pulumi.ComponentResource {
+    public readonly approversGroupId: pulumi.Output<string>;
+    public readonly subscribersGroupId: pulumi.Output<string>;
+    /** `/subscriptions/<sub>/providers/Microsoft.Authorization/roleDefinitions/<guid>`. */
+    public readonly approverRoleDefinitionId: pulumi.Output<string>;
+
+    constructor(name: string, args: AccessArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("fleet-gates:access:Access", name, {}, opts);
+        const names = accessGroupNames(args);
+        const env = args.environment;
+        const parent = { parent: this };
+        const subscriptionScope = pulumi.interpolate`/subscriptions/${args.subscriptionId}`;
+
+        const approvers = new azuread.Group(
+            `${name}-approvers`,
+            {
+                displayName: names.approvers,
+                description: `fleet-gates (${env}): may read and complete approval gates of the fleet, nothing else.`,
+                securityEnabled: true,
+                mailEnabled: false,
+                preventDuplicateNames: true,
+                owners: args.owners,
+            },
+            parent,
+        );
+        const subscribers = new azuread.Group(
+            `${name}-subscribers`,
+            {
+                displayName: names.subscribers,
+                description:
+                    `fleet-gates (${env}): may subscribe to the subscription's AKSResources system topic; ` +
+                    "holds Reader on the subscription because the topic's events are subscription-wide.",
+                securityEnabled: true,
+                mailEnabled: false,
+                preventDuplicateNames: true,
+                owners: args.owners,
+            },
+            parent,
+        );
+
+        const approverRole = new authorization.RoleDefinition(
+            `${name}-approver-role`,
+            {
+                scope: subscriptionScope,
+                roleDefinitionId: pulumi.output(args.fleetId).apply(approverRoleGuid),
+                roleName: pulumi
+                    .output(args.fleetId)
+                    .apply((f) => `fleet-gates-${env}-gate-approver-${approverRoleGuid(f).slice(0, 8)}`),
+                description: "fleet-gates: read and complete the fleet's approval gates; nothing else.",
+                roleType: "CustomRole",
+                permissions: [
+                    { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
+                ],
+                assignableScopes: [args.fleetId],
+            },
+            parent,
+        );
+
+        const assign = (
+            key: string,
+            role: pulumi.Input<string>,
+            scope: pulumi.Input<string>,
+            principal: azuread.Group,
+            deps: pulumi.Resource[] = [],
+        ) =>
+            new authorization.RoleAssignment(
+                `${name}-${key}`,
+                {
+                    scope,
+                    principalId: principal.objectId,
+                    principalType: "Group",
+                    roleDefinitionId: role,
+                    roleAssignmentName: pulumi
+                        .all([scope, role, principal.objectId])
+                        .apply(([s, r, p]) => guidOf(s, r, p)),
+                },
+                { parent: this, dependsOn: deps },
+            );
+        const builtin = (guid: string) =>
+            pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
+
+        assign("approvers-gates", approverRole.id, args.fleetId, approvers, [approverRole]);
+        assign(
+            "subscribers-notifications",
+            builtin(BUILTIN_ROLES.resourceNotificationsSubscriber),
+            subscriptionScope,
+            subscribers,
+        );
+        assign("subscribers-reader", builtin(BUILTIN_ROLES.reader), subscriptionScope, subscribers);
+
+        this.approversGroupId = approvers.objectId;
+        this.subscribersGroupId = subscribers.objectId;
+        this.approverRoleDefinitionId = approverRole.id;
+        this.registerOutputs({
+            approversGroupId: this.approversGroupId,
+            subscribersGroupId: this.subscribersGroupId,
+            approverRoleDefinitionId: this.approverRoleDefinitionId,
+        });
+    }
+}

@@ -1,0 +1,529 @@
+/**
+ * The gate handler: a Flex Consumption Function App running `handlers/gate-approval`, its
+ * user-assigned identity and the roles that identity holds (DESIGN.md, "RBAC model"), its own
+ * storage (shared keys disabled), monitoring, and the code deployment itself.
+ */
+import * as crypto from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as applicationinsights from "@pulumi/azure-native/applicationinsights";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
+import * as storage from "@pulumi/azure-native/storage";
+import * as web from "@pulumi/azure-native/web";
+import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleDefinitionId } from "../core/roles";
+import {
+    buildHandlerPackage,
+    GATE_EVENT_FUNCTION,
+    HANDLER_FUNCTIONS,
+    HandlerPackage,
+    HandlerPublish,
+    NO_TOKEN_PREFIX,
+    scmBaseUrlFor,
+} from "./handler-package";
+
+/**
+ * Data roles of the handler identity on its own storage account.
+ * - Blob Data Owner: the host's identity-based `AzureWebJobsStorage` (host keys and the timer's
+ *   singleton lock and schedule status are blobs) and the Flex deployment container, which the
+ *   platform reads and OneDeploy writes with this identity.
+ * - Table Data Contributor: the Functions host writes its diagnostic events to Table storage of
+ *   `AzureWebJobsStorage` (Learn: diagnostic event AZFD0003).
+ * - No Queue Data Contributor: queues serve queue and blob triggers, retries of those, and
+ *   Durable Functions; this app has an Event Grid trigger (delivered over HTTP) and a timer.
+ */
+export const HANDLER_STORAGE_ROLES: readonly { readonly key: string; readonly role: string }[] = [
+    { key: "blob-data-owner", role: BUILTIN_ROLES.storageBlobDataOwner },
+    { key: "table-data-contributor", role: BUILTIN_ROLES.storageTableDataContributor },
+];
+
+/**
+ * App settings a Flex Consumption app must not have: the runtime, its version and the content
+ * location live in `functionAppConfig` (azure-facts §6; Learn "Flex Consumption plan deprecations").
+ */
+export const FLEX_DEPRECATED_APP_SETTINGS: readonly string[] = [
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_NODE_DEFAULT_VERSION",
+    "WEBSITE_USE_PLACEHOLDER_DOTNETISOLATED",
+    "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+    "AzureWebJobsStorage",
+    "APPINSIGHTS_INSTRUMENTATIONKEY",
+];
+
+export interface GateHandlerArgs {
+    readonly resourceGroupName: pulumi.Input<string>;
+    readonly location: pulumi.Input<string>;
+    /** Environment name, used in resource names: letters, digits and `-`. */
+    readonly environment: string;
+    readonly subscriptionId: pulumi.Input<string>;
+    /** ARM id of the fleet whose gates the handler approves. */
+    readonly fleetId: pulumi.Input<string>;
+    /** Member names, known at plan time: they name the per-member role assignments. */
+    readonly memberNames: readonly string[];
+    /** Member name → managed cluster id; its keys must be exactly `memberNames`. */
+    readonly memberClusterIds: pulumi.Input<Record<string, string>>;
+    /** The compiled approval rules (JSON), handed to the handler as `APPROVAL_RULES`. */
+    readonly rulesJson: pulumi.Input<string>;
+    /** `fleet`: Fleet Manager Contributor; `custom-role`: a role with only HANDLER_CUSTOM_ROLE_ACTIONS. */
+    readonly roleScope: "fleet" | "custom-role";
+    /** Reconcile sweep period in minutes (1–59): the timer schedule `0 *\/N * * * *`. */
+    readonly sweepMinutes: number;
+    /** Escalate a held gate after this many minutes; at least one sweep period. */
+    readonly escalateAfterMinutes: number;
+    /** Teams/Slack-compatible webhook; a secret, stored only as an app setting. */
+    readonly notifyWebhookUrl?: pulumi.Input<string>;
+    /** Flex Consumption Node.js version (default "22"). */
+    readonly nodeVersion?: "20" | "22";
+    readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** A package built already (default: `buildHandlerPackage()` now, once per process). */
+    readonly handlerPackage?: HandlerPackage;
+    /**
+     * ARM-audience bearer token for the OneDeploy publish (default: the azure-native provider's
+     * own token, `authorization.getClientToken`, i.e. whoever runs `pulumi up`).
+     */
+    readonly publishToken?: pulumi.Input<string>;
+}
+
+const NAME_PART = /^[a-z0-9][a-z0-9-]{0,19}$/;
+const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** Throws on args that cannot describe a valid handler, naming the field(s) at fault. */
+export function validateGateHandlerArgs(
+    args: Pick<
+        GateHandlerArgs,
+        "environment" | "memberNames" | "roleScope" | "sweepMinutes" | "escalateAfterMinutes" | "nodeVersion"
+    >,
+): void {
+    if (!NAME_PART.test(args.environment)) {
+        throw new Error(`environment "${args.environment}" must be 1-20 lower-case letters, digits or '-'`);
+    }
+    if (args.roleScope !== "fleet" && args.roleScope !== "custom-role") {
+        throw new Error(`roleScope "${String(args.roleScope)}" must be "fleet" or "custom-role"`);
+    }
+    if (!Number.isInteger(args.sweepMinutes) || args.sweepMinutes < 1 || args.sweepMinutes > 59) {
+        throw new Error(`sweepMinutes ${args.sweepMinutes} must be a whole number of minutes from 1 to 59`);
+    }
+    if (!Number.isInteger(args.escalateAfterMinutes) || args.escalateAfterMinutes < 1) {
+        throw new Error(`escalateAfterMinutes ${args.escalateAfterMinutes} must be a positive whole number`);
+    }
+    if (args.escalateAfterMinutes < args.sweepMinutes) {
+        throw new Error(
+            `escalateAfterMinutes ${args.escalateAfterMinutes} is shorter than sweepMinutes ${args.sweepMinutes}: ` +
+                "a held gate would escalate before the sweep could re-check it",
+        );
+    }
+    if (args.nodeVersion !== undefined && args.nodeVersion !== "20" && args.nodeVersion !== "22") {
+        throw new Error(`nodeVersion "${String(args.nodeVersion)}" must be "20" or "22" (Flex Consumption)`);
+    }
+    const seen = new Set<string>();
+    for (const m of args.memberNames) {
+        if (!MEMBER_NAME.test(m)) throw new Error(`memberNames: "${m}" is not a valid member name`);
+        if (seen.has(m.toLowerCase())) throw new Error(`memberNames: "${m}" appears twice`);
+        seen.add(m.toLowerCase());
+    }
+}
+
+/** Throws unless `ids` has a cluster id for exactly the members in `memberNames`. */
+export function validateMemberClusterIds(memberNames: readonly string[], ids: Readonly<Record<string, string>>): void {
+    const missing = memberNames.filter((m) => typeof ids[m] !== "string" || ids[m]!.length === 0);
+    if (missing.length > 0)
+        throw new Error(`memberClusterIds has no cluster id for member(s) ${missing.map((m) => `"${m}"`).join(", ")}`);
+    const extra = Object.keys(ids).filter((k) => !memberNames.includes(k));
+    if (extra.length > 0) throw new Error(`memberClusterIds has member(s) not in memberNames: ${extra.join(", ")}`);
+}
+
+/** NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes. */
+export function sweepSchedule(minutes: number): string {
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 59) {
+        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 59`);
+    }
+    return `0 */${minutes} * * * *`;
+}
+
+function hex(seed: string, length: number): string {
+    return crypto.createHash("sha256").update(seed).digest("hex").slice(0, length);
+}
+
+/** Storage account name (3-24 lower-case alphanumerics, globally unique): `stfg<env><hash8>`. */
+export function storageAccountName(environment: string, seed: string): string {
+    return `stfg${environment.replace(/[^a-z0-9]/g, "").slice(0, 12)}${hex(seed, 8)}`;
+}
+
+/** Function app name (global DNS label): `func-fleet-gates-<env>-<hash6>`. */
+export function functionAppName(environment: string, seed: string): string {
+    return `func-fleet-gates-${environment}-${hex(seed, 6)}`;
+}
+
+/** A GUID derived from its parts (role assignment and definition names must be GUIDs). */
+export function deterministicGuid(...parts: string[]): string {
+    const h = crypto.createHash("sha256").update(parts.join("\u0000").toLowerCase()).digest("hex");
+    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface AppSettingInputs {
+    readonly storageAccountName: pulumi.Input<string>;
+    readonly clientId: pulumi.Input<string>;
+    readonly appInsightsConnectionString: pulumi.Input<string>;
+    readonly fleetId: pulumi.Input<string>;
+    readonly subscriptionId: pulumi.Input<string>;
+    readonly rulesJson: pulumi.Input<string>;
+    readonly sweepMinutes: number;
+    readonly escalateAfterMinutes: number;
+    readonly notifyWebhookUrl?: pulumi.Input<string>;
+}
+
+/**
+ * The handler's app settings, in a stable order. Host storage and telemetry go through the
+ * user-assigned identity (no keys, no connection strings with secrets); the webhook, when given,
+ * is wrapped as a secret whatever the caller passed.
+ */
+export function handlerAppSettings(s: AppSettingInputs): { name: string; value: pulumi.Input<string> }[] {
+    const settings: { name: string; value: pulumi.Input<string> }[] = [
+        { name: "AzureWebJobsStorage__accountName", value: s.storageAccountName },
+        { name: "AzureWebJobsStorage__credential", value: "managedidentity" },
+        { name: "AzureWebJobsStorage__clientId", value: s.clientId },
+        { name: "APPLICATIONINSIGHTS_CONNECTION_STRING", value: s.appInsightsConnectionString },
+        {
+            name: "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+            value: pulumi.interpolate`Authorization=AAD;ClientId=${s.clientId}`,
+        },
+        { name: "AZURE_CLIENT_ID", value: s.clientId },
+        { name: "FLEET_ID", value: s.fleetId },
+        { name: "SUBSCRIPTION_ID", value: s.subscriptionId },
+        { name: "APPROVAL_RULES", value: s.rulesJson },
+        { name: "SWEEP_SCHEDULE", value: sweepSchedule(s.sweepMinutes) },
+        { name: "ESCALATE_AFTER_MINUTES", value: String(s.escalateAfterMinutes) },
+    ];
+    if (s.notifyWebhookUrl !== undefined) {
+        settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
+    }
+    const deprecated = settings.filter((x) => FLEX_DEPRECATED_APP_SETTINGS.includes(x.name));
+    if (deprecated.length > 0)
+        throw new Error(`Flex Consumption rejects app settings ${deprecated.map((x) => x.name).join(", ")}`);
+    return settings;
+}
+
+let defaultPackage: HandlerPackage | undefined;
+
+/** The handler package built once per process (the program may construct several components). */
+function defaultHandlerPackage(): HandlerPackage {
+    defaultPackage ??= buildHandlerPackage();
+    return defaultPackage;
+}
+
+export class GateHandler extends pulumi.ComponentResource {
+    public readonly functionAppName: pulumi.Output<string>;
+    public readonly functionAppId: pulumi.Output<string>;
+    /** `<appId>/functions/gate-event`: the Event Grid `AzureFunction` destination. */
+    public readonly eventFunctionId: pulumi.Output<string>;
+    public readonly principalId: pulumi.Output<string>;
+    public readonly clientId: pulumi.Output<string>;
+    public readonly identityId: pulumi.Output<string>;
+    public readonly storageAccountId: pulumi.Output<string>;
+    public readonly storageAccountName: pulumi.Output<string>;
+    /** Completes when the code is deployed and its functions are registered; `dependsOn` it. */
+    public readonly deployment: HandlerPublish;
+
+    constructor(name: string, args: GateHandlerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("fleet-gates:handler:GateHandler", name, {}, opts);
+        validateGateHandlerArgs(args);
+        const env = args.environment;
+        const rg = args.resourceGroupName;
+        const location = args.location;
+        const tags = args.tags;
+        const parent = { parent: this };
+        const seed = pulumi.interpolate`${args.subscriptionId}/${rg}/${name}`;
+
+        // Storage: identity-only access, private, TLS 1.2, HTTPS.
+        const account = new storage.StorageAccount(
+            `${name}-storage`,
+            {
+                resourceGroupName: rg,
+                location,
+                accountName: seed.apply((s) => storageAccountName(env, s)),
+                kind: "StorageV2",
+                sku: { name: "Standard_LRS" },
+                allowSharedKeyAccess: false,
+                allowBlobPublicAccess: false,
+                defaultToOAuthAuthentication: true,
+                minimumTlsVersion: "TLS1_2",
+                enableHttpsTrafficOnly: true,
+                tags,
+            },
+            parent,
+        );
+        const container = new storage.BlobContainer(
+            `${name}-deployment-container`,
+            {
+                resourceGroupName: rg,
+                accountName: account.name,
+                containerName: "app-package",
+                publicAccess: "None",
+            },
+            parent,
+        );
+
+        const identity = new managedidentity.UserAssignedIdentity(
+            `${name}-identity`,
+            {
+                resourceGroupName: rg,
+                location,
+                resourceName: `id-fleet-gates-${env}`,
+                tags,
+            },
+            parent,
+        );
+
+        const workspace = new operationalinsights.Workspace(
+            `${name}-logs`,
+            {
+                resourceGroupName: rg,
+                location,
+                workspaceName: `log-fleet-gates-${env}`,
+                sku: { name: "PerGB2018" },
+                retentionInDays: 30,
+                tags,
+            },
+            parent,
+        );
+        const insights = new applicationinsights.Component(
+            `${name}-insights`,
+            {
+                resourceGroupName: rg,
+                location,
+                resourceName: `appi-fleet-gates-${env}`,
+                kind: "web",
+                applicationType: "web",
+                workspaceResourceId: workspace.id,
+                ingestionMode: "LogAnalytics",
+                disableLocalAuth: true,
+                tags,
+            },
+            parent,
+        );
+
+        const plan = new web.AppServicePlan(
+            `${name}-plan`,
+            {
+                resourceGroupName: rg,
+                location,
+                name: `asp-fleet-gates-${env}`,
+                kind: "functionapp",
+                reserved: true,
+                sku: { name: "FC1", tier: "FlexConsumption" },
+                tags,
+            },
+            parent,
+        );
+
+        const app = new web.WebApp(
+            `${name}-app`,
+            {
+                resourceGroupName: rg,
+                location,
+                name: seed.apply((s) => functionAppName(env, s)),
+                kind: "functionapp,linux",
+                serverFarmId: plan.id,
+                httpsOnly: true,
+                identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
+                // No app settings here: azure-native folds `siteConfig` into one value, so a single secret
+                // setting would make the whole siteConfig (TLS, FTPS) secret in state and in plans. The
+                // settings live in their own resource below.
+                siteConfig: {
+                    minTlsVersion: "1.2",
+                    scmMinTlsVersion: "1.2",
+                    ftpsState: "Disabled",
+                    http20Enabled: true,
+                },
+                functionAppConfig: {
+                    deployment: {
+                        storage: {
+                            type: "blobContainer",
+                            value: pulumi.interpolate`${account.primaryEndpoints.blob}${container.name}`,
+                            authentication: {
+                                type: "UserAssignedIdentity",
+                                userAssignedIdentityResourceId: identity.id,
+                            },
+                        },
+                    },
+                    runtime: { name: "node", version: args.nodeVersion ?? "22" },
+                    scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 },
+                },
+                tags,
+            },
+            parent,
+        );
+
+        // The whole app settings collection (`sites/config/appsettings`): owned by this resource only.
+        const appSettings = new web.WebAppApplicationSettings(
+            `${name}-app-settings`,
+            {
+                resourceGroupName: rg,
+                name: app.name,
+                properties: Object.fromEntries(
+                    handlerAppSettings({
+                        storageAccountName: account.name,
+                        clientId: identity.clientId,
+                        appInsightsConnectionString: insights.connectionString,
+                        fleetId: args.fleetId,
+                        subscriptionId: args.subscriptionId,
+                        rulesJson: args.rulesJson,
+                        sweepMinutes: args.sweepMinutes,
+                        escalateAfterMinutes: args.escalateAfterMinutes,
+                        notifyWebhookUrl: args.notifyWebhookUrl,
+                    }).map((x) => [x.name, x.value]),
+                ),
+            },
+            parent,
+        );
+
+        // No basic (user/password) publishing: deployment goes through Microsoft Entra ID.
+        const scmPolicy = new web.WebAppScmAllowed(
+            `${name}-scm-basic-auth`,
+            {
+                resourceGroupName: rg,
+                name: app.name,
+                allow: false,
+            },
+            parent,
+        );
+        const ftpPolicy = new web.WebAppFtpAllowed(
+            `${name}-ftp-basic-auth`,
+            {
+                resourceGroupName: rg,
+                name: app.name,
+                allow: false,
+            },
+            parent,
+        );
+
+        // Role assignments of the handler identity (DESIGN.md, RBAC model).
+        const assign = (
+            key: string,
+            role: pulumi.Input<string>,
+            scope: pulumi.Input<string>,
+            deps: pulumi.Resource[] = [],
+        ) =>
+            new authorization.RoleAssignment(
+                `${name}-${key}`,
+                {
+                    scope,
+                    principalId: identity.principalId,
+                    principalType: "ServicePrincipal",
+                    roleDefinitionId: role,
+                    roleAssignmentName: pulumi
+                        .all([scope, role, identity.principalId])
+                        .apply(([s, r, p]) => deterministicGuid(s, r, p)),
+                },
+                { parent: this, dependsOn: deps },
+            );
+        const builtin = (guid: string) =>
+            pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
+
+        if (args.roleScope === "custom-role") {
+            const definitionGuid = pulumi
+                .output(args.fleetId)
+                .apply((f) => deterministicGuid(f, "fleet-gates-handler"));
+            const definition = new authorization.RoleDefinition(
+                `${name}-gates-role`,
+                {
+                    scope: pulumi.interpolate`/subscriptions/${args.subscriptionId}`,
+                    roleDefinitionId: definitionGuid,
+                    roleName: pulumi
+                        .output(args.fleetId)
+                        .apply((f) => `fleet-gates-${env}-handler-${hex(f.toLowerCase(), 8)}`),
+                    description:
+                        "fleet-gates handler: read the fleet and its update runs, read and complete approval gates.",
+                    roleType: "CustomRole",
+                    permissions: [
+                        {
+                            actions: [...HANDLER_CUSTOM_ROLE_ACTIONS],
+                            notActions: [],
+                            dataActions: [],
+                            notDataActions: [],
+                        },
+                    ],
+                    assignableScopes: [args.fleetId],
+                },
+                parent,
+            );
+            assign("fleet-gates", definition.id, args.fleetId, [definition]);
+        } else {
+            assign("fleet-manager", builtin(BUILTIN_ROLES.fleetManagerContributor), args.fleetId);
+        }
+
+        if (!pulumi.Output.isInstance(args.memberClusterIds) && !(args.memberClusterIds instanceof Promise)) {
+            validateMemberClusterIds(args.memberNames, args.memberClusterIds); // known now: fail before registering more
+        }
+        for (const member of args.memberNames) {
+            const clusterId = pulumi.output(args.memberClusterIds).apply((ids) => {
+                validateMemberClusterIds(args.memberNames, ids);
+                return ids[member]!;
+            });
+            assign(`reader-${member}`, builtin(BUILTIN_ROLES.reader), clusterId);
+            assign(`monitoring-reader-${member}`, builtin(BUILTIN_ROLES.monitoringReader), clusterId);
+        }
+
+        const storageAssignments = HANDLER_STORAGE_ROLES.map(({ key, role }) =>
+            assign(`storage-${key}`, builtin(role), account.id),
+        );
+        assign("insights-publisher", builtin(BUILTIN_ROLES.monitoringMetricsPublisher), insights.id);
+
+        // Code: built now from the working tree, published with OneDeploy once the app identity can
+        // write its deployment container and basic publishing is off.
+        const pkg = args.handlerPackage ?? defaultHandlerPackage();
+        // A failed invoke (no credentials yet; the offline mocks answer no token) must not fail the
+        // plan: the publish, which alone needs the token, fails instead and says why.
+        const token =
+            args.publishToken ??
+            pulumi.output(
+                authorization.getClientToken({}, parent).then(
+                    (r) => r.token,
+                    (e: unknown) => `${NO_TOKEN_PREFIX}${e instanceof Error ? e.message : String(e)}`,
+                ),
+            );
+        this.deployment = new HandlerPublish(
+            `${name}-publish`,
+            {
+                appId: app.id,
+                scmBaseUrl: pulumi
+                    .all([app.defaultHostName, app.hostNameSslStates])
+                    .apply(([host, states]) => scmBaseUrlFor(host, states ?? [])),
+                zipPath: pkg.zipPath,
+                packageHash: pkg.sha256,
+                functionNames: [...HANDLER_FUNCTIONS],
+                accessToken: token,
+            },
+            { parent: this, dependsOn: [app, appSettings, container, scmPolicy, ftpPolicy, ...storageAssignments] },
+        );
+
+        this.functionAppName = app.name;
+        this.functionAppId = app.id;
+        this.eventFunctionId = pulumi.interpolate`${app.id}/functions/${GATE_EVENT_FUNCTION}`;
+        this.principalId = identity.principalId;
+        this.clientId = identity.clientId;
+        this.identityId = identity.id;
+        this.storageAccountId = account.id;
+        this.storageAccountName = account.name;
+        this.registerOutputs({
+            functionAppName: this.functionAppName,
+            functionAppId: this.functionAppId,
+            eventFunctionId: this.eventFunctionId,
+            principalId: this.principalId,
+            clientId: this.clientId,
+            identityId: this.identityId,
+            storageAccountId: this.storageAccountId,
+            storageAccountName: this.storageAccountName,
+            deployment: this.deployment,
+        });
+    }
+}

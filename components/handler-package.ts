@@ -1,0 +1,469 @@
+/**
+ * The gate handler's code, from source to a running Flex Consumption app.
+ *
+ * - `buildHandlerPackage()` bundles `handlers/gate-approval` with esbuild (the same options as
+ *   its `build.mjs`) into the deploy folder `dist/package/` and a deterministic `package.zip`,
+ *   so `pulumi up` always deploys what is in the working tree.
+ * - `HandlerPublish` (a dynamic resource) publishes that zip with OneDeploy: `POST
+ *   <scm>/api/publish` with a Microsoft Entra bearer token, then polls the deployment and waits
+ *   until ARM lists the app's functions. Event subscriptions `dependsOn` it, because Event Grid
+ *   validates an `AzureFunction` destination only once the function exists.
+ *
+ * Why not `storage.Blob` + the `onedeploy` site extension: the handler's storage account has
+ * shared keys disabled, and azure-native's `storage.Blob` writes with the account key. Verified in
+ * the provider source (`custom_storage_azidentity.go`: `blobClientDependencies` lists the keys,
+ * then `NewClientWithSharedKeyCredential`); 2.72.0 briefly used Entra tokens and 2.73.1 went back
+ * (pulumi/pulumi-azure-native#3709); #2015 and #2948 are the open requests. Not re-checked in the
+ * 3.28 provider binary (not installed here). The upload would fail with
+ * `KeyBasedAuthenticationNotPermitted`. OneDeploy's publish endpoint needs no key: the platform
+ * writes the package into the deployment container with the app's own identity
+ * (`functionAppConfig.deployment.storage.authentication`), and the `onedeploy` extension's
+ * `packageUri` would still need the zip hosted somewhere (all public examples use a public or SAS
+ * URL; identity-authenticated `packageUri` is undocumented).
+ *
+ * Sources: Azure/azure-dev#3658 (Functions team: Flex publish is `scm + /api/publish`, the body
+ * of the answer is the deployment id, `GET /api/deployments/{id|latest}` carries `status`
+ * -1..6); Learn "Deployment technologies" (one deploy is the only technology for Flex);
+ * ZeroFailed.Deploy.Azure `Publish-FlexConsumptionFunctionApp` (bearer-token publish, status in
+ * the body, 400-wrapped storage 403 while a new role assignment propagates).
+ * NOT verified against live Azure: the whole publish round trip, that the SCM site accepts an ARM
+ * audience token with basic publishing credentials disabled (documented for Entra ID
+ * deployments, not exercised here), and the ARM `sites/functions` listing shape beyond `name`.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as esbuild from "esbuild";
+import * as fflate from "fflate";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The handler's workspace package, relative to the repository root. */
+export const HANDLER_DIR = path.resolve(__dirname, "..", "handlers", "gate-approval");
+
+/** The Event Grid trigger (`handlers/gate-approval/src/functions/event.ts`). */
+export const GATE_EVENT_FUNCTION = "gate-event";
+/** The reconcile sweep timer (`handlers/gate-approval/src/functions/sweep.ts`). */
+export const GATE_SWEEP_FUNCTION = "gate-sweep";
+/** Functions the bundle registers; the publish waits until ARM lists all of them. */
+export const HANDLER_FUNCTIONS: readonly string[] = [GATE_EVENT_FUNCTION, GATE_SWEEP_FUNCTION];
+
+export interface HandlerPackage {
+    /** The deploy folder: `host.json`, a dependency-free `package.json`, `index.js` (+ map). */
+    readonly dir: string;
+    /** The zipped deploy folder, byte-for-byte deterministic for the same sources. */
+    readonly zipPath: string;
+    /** Hex SHA-256 of the zip; changes exactly when the deployed code changes. */
+    readonly sha256: string;
+    /** Size of the bundled `index.js`. */
+    readonly bundleBytes: number;
+    /** Files in the deploy folder, sorted. */
+    readonly files: readonly string[];
+    /** Source files esbuild put in the bundle (paths relative to the handler folder). */
+    readonly bundledInputs: readonly string[];
+}
+
+/** esbuild options shared with `handlers/gate-approval/build.mjs` (keep both in step). */
+function bundleOptions(handlerDir: string, outDir: string): esbuild.BuildOptions {
+    return {
+        absWorkingDir: handlerDir,
+        entryPoints: [path.join(handlerDir, "src", "index.ts")],
+        outfile: path.join(outDir, "index.js"),
+        bundle: true,
+        platform: "node",
+        target: "node20",
+        format: "cjs",
+        // Provided by the Functions Node.js worker at run time; never bundled.
+        external: ["@azure/functions-core"],
+        minify: true,
+        sourcemap: "linked",
+        metafile: true,
+        logLevel: "silent",
+    };
+}
+
+/**
+ * Writes `data` to `file` atomically (temp file + rename), so concurrent builds (parallel test
+ * workers, a watcher) never leave a half-written bundle or zip for a reader.
+ */
+function writeAtomic(file: string, data: string | Uint8Array): void {
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+}
+
+/**
+ * Bundles the handler and writes `<outDir>/index.js(.map)`, the deploy folder `<outDir>/package/`
+ * and `<outDir>/package.zip`. Synchronous, so a component constructor can call it.
+ * `outDir` defaults to `handlers/gate-approval/dist`.
+ */
+export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dist")): HandlerPackage {
+    const handlerDir = HANDLER_DIR;
+    const packageDir = path.join(outDir, "package");
+    const result = esbuild.buildSync({ ...bundleOptions(handlerDir, outDir), write: false });
+    if (result.errors.length > 0) {
+        throw new Error(`handler bundle failed: ${result.errors.map((e) => e.text).join("; ")}`);
+    }
+    fs.mkdirSync(packageDir, { recursive: true });
+    const own = JSON.parse(fs.readFileSync(path.join(handlerDir, "package.json"), "utf8")) as {
+        name: string;
+        version: string;
+    };
+    const contents = new Map<string, Uint8Array>();
+    contents.set("host.json", fs.readFileSync(path.join(handlerDir, "host.json")));
+    contents.set(
+        "package.json",
+        Buffer.from(
+            `${JSON.stringify({ name: own.name, version: own.version, private: true, main: "index.js" }, null, 2)}\n`,
+        ),
+    );
+    let bundleBytes = 0;
+    for (const file of result.outputFiles ?? []) {
+        const base = path.basename(file.path);
+        writeAtomic(path.join(outDir, base), file.contents);
+        contents.set(base, file.contents);
+        if (base === "index.js") bundleBytes = file.contents.byteLength;
+    }
+    if (!contents.has("index.js")) throw new Error("handler bundle produced no index.js");
+    const files = [...contents.keys()].sort();
+    for (const f of files) writeAtomic(path.join(packageDir, f), contents.get(f)!);
+    const zip = zipFiles(files.map((name) => ({ name, data: contents.get(name)! })));
+    const zipPath = path.join(outDir, "package.zip");
+    writeAtomic(zipPath, zip);
+    const bundledInputs = Object.keys(result.metafile?.inputs ?? {}).sort();
+    return {
+        dir: packageDir,
+        zipPath,
+        sha256: crypto.createHash("sha256").update(zip).digest("hex"),
+        bundleBytes,
+        files,
+        bundledInputs,
+    };
+}
+
+export interface ZipEntry {
+    readonly name: string;
+    readonly data: Uint8Array;
+}
+
+/** 1980-01-01 00:00 local time: DOS timestamps are local, so this gives the same bytes in every time zone. */
+const ZIP_EPOCH = new Date(1980, 0, 1);
+
+/**
+ * A deterministic zip (deflate, fixed timestamps, entries in the given order, mode 0644): the same
+ * files always give the same bytes, so the hash only moves with the code.
+ */
+export function zipFiles(entries: readonly ZipEntry[]): Buffer {
+    const files: fflate.Zippable = {};
+    for (const e of entries)
+        files[e.name] = [e.data, { level: 9, mtime: ZIP_EPOCH, os: 3, attrs: (0o100644 << 16) >>> 0 }];
+    return Buffer.from(fflate.zipSync(files));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OneDeploy publish. Everything the dynamic provider calls is a plain function of its arguments:
+// Pulumi serializes the provider (and what it captures) into the deployment, so no module
+// imports are captured; Node built-ins are required inside the functions that use them.
+// ---------------------------------------------------------------------------------------------
+
+/** Public-cloud ARM; override with `armBaseUrl` for sovereign clouds (and for loopback tests). */
+export const ARM_BASE_URL = "https://management.azure.com";
+/**
+ * api-version for listing `Microsoft.Web/sites/functions`. `publishAndWait` spells it out: code
+ * the dynamic provider runs must not capture module exports (Pulumi serializes it).
+ */
+export const WEB_API_VERSION = "2024-11-01";
+
+/**
+ * The SCM (Kudu) base URL of a site: the `Repository` host name when the site reports one, else
+ * its default host name with `.scm` after the first label (`app.azurewebsites.net` →
+ * `app.scm.azurewebsites.net`; also right for regional unique host names
+ * `app-h4sh.westeurope-01.azurewebsites.net` → `app-h4sh.scm.westeurope-01.azurewebsites.net`).
+ */
+export function scmBaseUrlFor(
+    defaultHostName: string,
+    hostNameSslStates?: readonly { readonly name?: string; readonly hostType?: string }[],
+): string {
+    const repo = hostNameSslStates?.find((s) => s.hostType === "Repository" && s.name);
+    if (repo?.name) return `https://${repo.name.toLowerCase()}`;
+    const host = defaultHostName.trim().toLowerCase();
+    const dot = host.indexOf(".");
+    if (dot <= 0 || !/^[a-z0-9.-]+$/.test(host)) throw new Error(`not a site host name: "${defaultHostName}"`);
+    return `https://${host.slice(0, dot)}.scm${host.slice(dot)}`;
+}
+
+/** Marks an `accessToken` that could not be obtained; the text after it says why. */
+export const NO_TOKEN_PREFIX = "unavailable:";
+
+export type PublishAnswer = "accepted" | "retry" | "fail";
+
+/**
+ * What to do with the answer to `POST /api/publish`. Retried: throttling and server errors, a
+ * deployment already running (409), the SCM site refusing a freshly granted caller (401/403), and
+ * the 400 that wraps storage's 403 while the app identity's new role assignment propagates.
+ */
+export function classifyPublishResponse(status: number, body: string): PublishAnswer {
+    if (status === 200 || status === 202) return "accepted";
+    if (status === 401 || status === 403 || status === 408 || status === 409 || status === 429) return "retry";
+    if (status >= 500) return "retry";
+    if (status === 400 && /BlobUploadFailed|\b403\b|AuthorizationPermissionMismatch|not authorized/i.test(body)) {
+        return "retry";
+    }
+    return "fail";
+}
+
+/** The deployment id `POST /api/publish` answers with (a bare or JSON-quoted GUID), if any. */
+export function parseDeploymentId(body: string): string | undefined {
+    const m = /^\s*"?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"?\s*$/i.exec(body);
+    return m?.[1]?.toLowerCase();
+}
+
+export type DeploymentOutcome = "running" | "succeeded" | "failed";
+
+/**
+ * Kudu's `status`: -1 Cancelled, 0 Pending, 1 Building, 2 Deploying, 3 Failed, 4 Success,
+ * 5 Conflict, 6 PartialSuccess (Azure/azure-dev#3658). Partial success is a failure here: a
+ * handler that is half deployed must not receive gates.
+ */
+export function deploymentOutcome(status: unknown): DeploymentOutcome {
+    switch (status) {
+        case 0:
+        case 1:
+        case 2:
+            return "running";
+        case 4:
+            return "succeeded";
+        default:
+            return "failed";
+    }
+}
+
+/** Function names in an ARM `sites/functions` listing (`value[].name` is `<app>/<function>`). */
+export function registeredFunctionNames(body: unknown): string[] {
+    const value = (body as { value?: unknown } | null)?.value;
+    if (!Array.isArray(value)) return [];
+    return value
+        .map((f) => (f as { name?: unknown })?.name)
+        .filter((n): n is string => typeof n === "string")
+        .map((n) => n.slice(n.lastIndexOf("/") + 1))
+        .sort();
+}
+
+export interface PublishInputs {
+    readonly appId: string;
+    readonly scmBaseUrl: string;
+    readonly armBaseUrl: string;
+    readonly zipPath: string;
+    readonly packageHash: string;
+    readonly functionNames: readonly string[];
+    readonly accessToken: string;
+    readonly pollIntervalSeconds: number;
+    readonly timeoutSeconds: number;
+}
+
+export interface PublishResult {
+    readonly deploymentId: string;
+    readonly functions: string[];
+}
+
+/**
+ * Publishes the zip with OneDeploy and waits until the deployment succeeded and ARM lists every
+ * expected function. Throws with the service's own words on failure or timeout.
+ */
+export async function publishAndWait(inputs: PublishInputs): Promise<PublishResult> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeFs = require("node:fs") as typeof import("node:fs");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeCrypto = require("node:crypto") as typeof import("node:crypto");
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+    const interval = Math.max(0, inputs.pollIntervalSeconds * 1000);
+    const auth = { Authorization: `Bearer ${inputs.accessToken}` };
+    const scm = inputs.scmBaseUrl.replace(/\/+$/, "");
+    const overdue = (what: string, last: string) =>
+        new Error(
+            `OneDeploy publish of ${inputs.appId}: timed out after ${inputs.timeoutSeconds}s ${what}; last answer: ${last}`,
+        );
+
+    if (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:")) {
+        throw new Error(
+            `no bearer token to publish ${inputs.appId} (${inputs.accessToken.slice("unavailable:".length) || "empty"}); ` +
+                "pass GateHandler publishToken or configure the azure-native provider's credentials",
+        );
+    }
+    const zip = nodeFs.readFileSync(inputs.zipPath);
+    const actual = nodeCrypto.createHash("sha256").update(zip).digest("hex");
+    if (actual !== inputs.packageHash) {
+        throw new Error(
+            `package ${inputs.zipPath} changed since the plan (sha256 ${actual}, expected ${inputs.packageHash})`,
+        );
+    }
+
+    // 1. Publish.
+    let deploymentId: string | undefined;
+    for (let last = ""; ;) {
+        if (Date.now() > deadline) throw overdue("publishing", last);
+        const res = await fetch(`${scm}/api/publish?RemoteBuild=false&Deployer=fleet-gates`, {
+            method: "POST",
+            headers: { ...auth, "Content-Type": "application/zip" },
+            body: zip,
+        });
+        const text = await res.text();
+        last = `${res.status} ${text.slice(0, 300)}`;
+        const answer = classifyPublishResponse(res.status, text);
+        if (answer === "accepted") {
+            deploymentId = parseDeploymentId(text);
+            break;
+        }
+        if (answer === "fail") throw new Error(`OneDeploy publish of ${inputs.appId} failed: ${last}`);
+        await sleep(interval);
+    }
+
+    // 2. Wait for the deployment. A deployment the SCM site no longer knows by id (it recycles)
+    // is followed through `latest`.
+    let which = deploymentId ?? "latest";
+    for (let last = ""; ;) {
+        if (Date.now() > deadline) throw overdue("waiting for the deployment", last);
+        const res = await fetch(`${scm}/api/deployments/${which}`, { headers: auth });
+        const text = await res.text();
+        last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 404 && which !== "latest") {
+            which = "latest";
+            continue;
+        }
+        if (res.status === 200) {
+            const d = JSON.parse(text) as { id?: string; status?: unknown; status_text?: string; log_url?: string };
+            const outcome = deploymentOutcome(d.status);
+            if (outcome === "succeeded") {
+                deploymentId = deploymentId ?? d.id ?? "unknown";
+                break;
+            }
+            if (outcome === "failed") {
+                throw new Error(
+                    `OneDeploy deployment ${d.id ?? which} of ${inputs.appId} failed (status ${String(d.status)}): ` +
+                        `${d.status_text ?? ""} ${d.log_url ?? ""}`.trim(),
+                );
+            }
+        } else if (res.status !== 202 && res.status !== 429 && res.status < 500) {
+            throw new Error(`OneDeploy status of ${inputs.appId}: ${last}`);
+        }
+        await sleep(interval);
+    }
+
+    // 3. Wait until ARM lists every function (trigger sync), so Event Grid can validate the destination.
+    const arm = inputs.armBaseUrl.replace(/\/+$/, "");
+    const listUrl = `${arm}${inputs.appId}/functions?api-version=2024-11-01`;
+    for (let last = ""; ;) {
+        if (Date.now() > deadline) throw overdue(`waiting for functions ${inputs.functionNames.join(", ")}`, last);
+        const res = await fetch(listUrl, { headers: auth });
+        const text = await res.text();
+        last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 200) {
+            const functions = registeredFunctionNames(JSON.parse(text));
+            if (inputs.functionNames.every((f) => functions.includes(f))) return { deploymentId, functions };
+        } else if (res.status !== 404 && res.status !== 429 && res.status < 500) {
+            throw new Error(`listing the functions of ${inputs.appId}: ${last}`);
+        }
+        await sleep(interval);
+    }
+}
+
+interface PublishState extends PublishResult {
+    readonly appId: string;
+    readonly scmBaseUrl: string;
+    readonly packageHash: string;
+    readonly functionNames: string[];
+}
+
+function toPublishInputs(raw: Record<string, unknown>): PublishInputs {
+    return {
+        appId: String(raw.appId),
+        scmBaseUrl: String(raw.scmBaseUrl),
+        armBaseUrl: typeof raw.armBaseUrl === "string" ? raw.armBaseUrl : "https://management.azure.com",
+        zipPath: String(raw.zipPath),
+        packageHash: String(raw.packageHash),
+        functionNames: Array.isArray(raw.functionNames) ? raw.functionNames.map(String) : [],
+        accessToken: typeof raw.accessToken === "string" ? raw.accessToken : "",
+        pollIntervalSeconds: typeof raw.pollIntervalSeconds === "number" ? raw.pollIntervalSeconds : 5,
+        timeoutSeconds: typeof raw.timeoutSeconds === "number" ? raw.timeoutSeconds : 900,
+    };
+}
+
+/**
+ * The publish as a dynamic provider. Only the package hash, the app and its SCM site decide
+ * whether to publish again: the bearer token changes on every run and is never compared, and it
+ * is not part of the outputs.
+ */
+export const handlerPublishProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+        const keys = ["packageHash", "appId", "scmBaseUrl", "functionNames"];
+        const changed = keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+    },
+    async create(raw: Record<string, unknown>) {
+        const inputs = toPublishInputs(raw);
+        const result = await publishAndWait(inputs);
+        const outs: PublishState = {
+            ...result,
+            appId: inputs.appId,
+            scmBaseUrl: inputs.scmBaseUrl,
+            packageHash: inputs.packageHash,
+            functionNames: [...inputs.functionNames],
+        };
+        return { id: `${inputs.appId}/deployments/${result.deploymentId}`, outs };
+    },
+    async update(_id: string, _olds: Record<string, unknown>, news: Record<string, unknown>) {
+        const inputs = toPublishInputs(news);
+        const result = await publishAndWait(inputs);
+        const outs: PublishState = {
+            ...result,
+            appId: inputs.appId,
+            scmBaseUrl: inputs.scmBaseUrl,
+            packageHash: inputs.packageHash,
+            functionNames: [...inputs.functionNames],
+        };
+        return { outs };
+    },
+    // Removing this resource leaves the deployed code in place; deleting the app removes it.
+    async delete() {},
+};
+
+export interface HandlerPublishArgs {
+    /** ARM id of the function app. */
+    readonly appId: pulumi.Input<string>;
+    /** `https://<app>.scm.azurewebsites.net` (see `scmBaseUrlFor`). */
+    readonly scmBaseUrl: pulumi.Input<string>;
+    /** Defaults to public-cloud ARM. */
+    readonly armBaseUrl?: pulumi.Input<string>;
+    readonly zipPath: pulumi.Input<string>;
+    /** SHA-256 of the zip: a new hash publishes again. */
+    readonly packageHash: pulumi.Input<string>;
+    readonly functionNames: pulumi.Input<pulumi.Input<string>[]>;
+    /** ARM-audience Microsoft Entra bearer token of the deploying principal; kept secret. */
+    readonly accessToken: pulumi.Input<string>;
+    readonly pollIntervalSeconds?: pulumi.Input<number>;
+    readonly timeoutSeconds?: pulumi.Input<number>;
+}
+
+/** Publishes the handler package with OneDeploy and completes when its functions are registered. */
+export class HandlerPublish extends pulumi.dynamic.Resource {
+    declare readonly deploymentId: pulumi.Output<string>;
+    declare readonly functions: pulumi.Output<string[]>;
+    declare readonly packageHash: pulumi.Output<string>;
+
+    constructor(name: string, args: HandlerPublishArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            handlerPublishProvider,
+            name,
+            {
+                ...args,
+                armBaseUrl: args.armBaseUrl ?? ARM_BASE_URL,
+                accessToken: pulumi.secret(args.accessToken),
+                deploymentId: undefined,
+                functions: undefined,
+            },
+            { ...opts, additionalSecretOutputs: ["accessToken"] },
+            "fleet-gates",
+            "HandlerPublish",
+        );
+    }
+}

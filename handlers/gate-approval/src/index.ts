@@ -1,0 +1,10 @@
+/**
+ * Entry point of the gate-approval Functions app (Node.js v4 programming model). Importing a
+ * trigger module registers it with the Functions host; `build.mjs` bundles this file and
+ * everything it imports into `dist/index.js`.
+ */
+import "./functions/event";
+import "./functions/sweep";
+
+export { GATE_EVENT_FUNCTION, gateEvent, summariseEvent } from "./functions/event";
+export { GATE_SWEEP_FUNCTION, SWEEP_SCHEDULE_SETTING, gateSweep } from "./functions/sweep";

@@ -1,0 +1,109 @@
+/**
+ * The fleet-gates program: wires the components from a validated stack config. `index.ts` calls it
+ * under `pulumi up`; the offline plan calls the same function under mocks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import { Access } from "./components/access";
+import { Fleet } from "./components/fleet";
+import { GateEvents } from "./components/gate-events";
+import { GateHandler } from "./components/gate-handler";
+import { UpdateStrategy } from "./components/update-strategy";
+import type { StackConfig } from "./config";
+
+/** The stack outputs (`pulumi stack output`). */
+export interface FleetGatesOutputs {
+    readonly fleetId: pulumi.Output<string>;
+    readonly strategyId: pulumi.Output<string>;
+    readonly autoUpgradeProfileId: pulumi.Output<string> | undefined;
+    readonly topicId: pulumi.Output<string>;
+    readonly functionAppName: pulumi.Output<string>;
+    readonly handlerPrincipalId: pulumi.Output<string>;
+    readonly subscriptionNames: pulumi.Output<string[]>;
+    readonly approversGroupId: pulumi.Output<string>;
+    readonly subscribersGroupId: pulumi.Output<string>;
+}
+
+export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
+    const client = authorization.getClientConfigOutput();
+    const subscriptionId = client.subscriptionId;
+    const tags = { environment: cfg.environment, "managed-by": "fleet-gates" };
+
+    const fleet = new Fleet("fleet", {
+        environment: cfg.environment,
+        location: cfg.location,
+        resourceGroupName: cfg.resourceGroupName,
+        fleetName: cfg.fleet.name,
+        hubCluster: cfg.fleet.hubCluster,
+        members: cfg.members,
+        tags,
+    });
+
+    const strategy = new UpdateStrategy("strategy", {
+        resourceGroupName: fleet.resourceGroupName,
+        fleetName: fleet.fleetName,
+        strategyName: cfg.updateStrategy.name,
+        stages: cfg.updateStrategy.stages,
+        ...(cfg.autoUpgrade ? { autoUpgrade: cfg.autoUpgrade } : {}),
+        // The service rejects a strategy whose groups have no member yet.
+        dependsOn: Object.values(fleet.members),
+    });
+
+    const handler = new GateHandler("handler", {
+        resourceGroupName: fleet.resourceGroupName,
+        location: cfg.location,
+        environment: cfg.environment,
+        subscriptionId,
+        fleetId: fleet.fleetId,
+        memberNames: cfg.members.map((m) => m.name),
+        memberClusterIds: fleet.clusterIds,
+        // One source of truth: the handler matches gates with the same rules the filters were compiled from.
+        rulesJson: JSON.stringify(cfg.approvals),
+        roleScope: cfg.handler.roleScope,
+        sweepMinutes: cfg.handler.sweepMinutes,
+        escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
+        nodeVersion: cfg.handler.nodeVersion,
+        ...(cfg.handler.notifyWebhookUrl ? { notifyWebhookUrl: cfg.handler.notifyWebhookUrl } : {}),
+        tags,
+    });
+
+    const events = new GateEvents("gate-events", {
+        resourceGroupName: fleet.resourceGroupName,
+        subscriptionId,
+        fleetId: fleet.fleetId,
+        rules: cfg.approvals,
+        ...(cfg.systemTopic
+            ? {
+                  existingTopic: {
+                      name: cfg.systemTopic.existingName,
+                      resourceGroupName: cfg.systemTopic.existingResourceGroup,
+                  },
+              }
+            : {}),
+        eventFunctionResourceId: handler.eventFunctionId,
+        lifecycleFunctionResourceId: handler.eventFunctionId,
+        deadLetterStorageAccountId: handler.storageAccountId,
+        deadLetterStorageAccountName: handler.storageAccountName,
+        // Event Grid validates the destination function when a subscription is created.
+        dependsOn: [handler.deployment],
+        tags,
+    });
+
+    const access = new Access("access", {
+        environment: cfg.environment,
+        subscriptionId,
+        fleetId: fleet.fleetId,
+    });
+
+    return {
+        fleetId: fleet.fleetId,
+        strategyId: strategy.strategyId,
+        autoUpgradeProfileId: strategy.autoUpgradeProfileId,
+        topicId: events.topicId,
+        functionAppName: handler.functionAppName,
+        handlerPrincipalId: handler.principalId,
+        subscriptionNames: events.subscriptionNames,
+        approversGroupId: access.approversGroupId,
+        subscribersGroupId: access.subscribersGroupId,
+    };
+}

@@ -1,0 +1,580 @@
+import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+    buildHandlerPackage,
+    classifyPublishResponse,
+    deploymentOutcome,
+    HANDLER_DIR,
+    HANDLER_FUNCTIONS,
+    HandlerPackage,
+    handlerPublishProvider,
+    NO_TOKEN_PREFIX,
+    parseDeploymentId,
+    publishAndWait,
+    PublishInputs,
+    registeredFunctionNames,
+    scmBaseUrlFor,
+    WEB_API_VERSION,
+    zipFiles,
+} from "../components/handler-package";
+
+/** Reads a zip through its central directory and inflates every entry (independent of the writer). */
+function readZip(buf: Buffer): Map<string, Buffer> {
+    const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    expect(eocd).toBeGreaterThanOrEqual(0);
+    const count = buf.readUInt16LE(eocd + 10);
+    let p = buf.readUInt32LE(eocd + 16);
+    const out = new Map<string, Buffer>();
+    for (let i = 0; i < count; i++) {
+        expect(buf.readUInt32LE(p)).toBe(0x02014b50);
+        const method = buf.readUInt16LE(p + 10);
+        const crc = buf.readUInt32LE(p + 16);
+        const size = buf.readUInt32LE(p + 20);
+        const nameLen = buf.readUInt16LE(p + 28);
+        const extraLen = buf.readUInt16LE(p + 30);
+        const commentLen = buf.readUInt16LE(p + 32);
+        const local = buf.readUInt32LE(p + 42);
+        const name = buf.toString("utf8", p + 46, p + 46 + nameLen);
+        const localNameLen = buf.readUInt16LE(local + 26);
+        const localExtraLen = buf.readUInt16LE(local + 28);
+        const start = local + 30 + localNameLen + localExtraLen;
+        const data =
+            method === 8 ? zlib.inflateRawSync(buf.subarray(start, start + size)) : buf.subarray(start, start + size);
+        expect(zlib.crc32(data) >>> 0).toBe(crc);
+        out.set(name, data);
+        p += 46 + nameLen + extraLen + commentLen;
+    }
+    return out;
+}
+
+interface Registered {
+    readonly name: string;
+    readonly bindings: Record<string, Record<string, unknown>>;
+    readonly handler: (...args: unknown[]) => unknown;
+}
+
+/** Loads a bundle the way the Functions Node.js worker does, with a stub of `@azure/functions-core`. */
+function loadBundle(file: string): Registered[] {
+    const registered: Registered[] = [];
+    const core = {
+        setProgrammingModel: () => undefined,
+        registerFunction: (
+            metadata: { name: string; bindings: Registered["bindings"] },
+            handler: Registered["handler"],
+        ) => {
+            registered.push({ name: metadata.name, bindings: metadata.bindings, handler });
+            return { dispose: () => undefined };
+        },
+    };
+    const mod = { exports: {} as Record<string, unknown> };
+    const requireStub = (id: string): unknown => {
+        if (id === "@azure/functions-core") return core;
+        if (
+            id.startsWith("node:") ||
+            [
+                "util",
+                "events",
+                "stream",
+                "crypto",
+                "url",
+                "buffer",
+                "http",
+                "https",
+                "zlib",
+                "net",
+                "os",
+                "path",
+                "fs",
+                "string_decoder",
+                "async_hooks",
+                "worker_threads",
+                "perf_hooks",
+                "diagnostics_channel",
+                "assert",
+                "querystring",
+                "tls",
+                "dns",
+                "console",
+                "timers",
+                "stream/web",
+                "util/types",
+            ].includes(id)
+        ) {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            return require(id);
+        }
+        throw new Error(`bundle requires "${id}", which the deploy folder does not contain`);
+    };
+    const fn = new Function("require", "module", "exports", "__filename", "__dirname", fs.readFileSync(file, "utf8"));
+    fn(requireStub, mod, mod.exports, file, path.dirname(file));
+    return registered;
+}
+
+let tmp: string;
+let pkg: HandlerPackage;
+
+beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "handler-package-"));
+    pkg = buildHandlerPackage(path.join(tmp, "a"));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe("buildHandlerPackage", () => {
+    it("writes a self-contained deploy folder: host.json, a dependency-free package.json and the bundle", () => {
+        expect(pkg.dir).toBe(path.join(tmp, "a", "package"));
+        expect(pkg.files).toEqual(["host.json", "index.js", "index.js.map", "package.json"]);
+        expect(fs.readdirSync(pkg.dir).sort()).toEqual([...pkg.files]);
+        const manifest = JSON.parse(fs.readFileSync(path.join(pkg.dir, "package.json"), "utf8"));
+        expect(manifest).toEqual({
+            name: "@fleet-gates/gate-approval",
+            version: "0.1.0",
+            private: true,
+            main: "index.js",
+        });
+        const host = JSON.parse(fs.readFileSync(path.join(pkg.dir, "host.json"), "utf8"));
+        expect(host.version).toBe("2.0");
+        expect(host.extensionBundle).toEqual({
+            id: "Microsoft.Azure.Functions.ExtensionBundle",
+            version: "[4.*, 5.0.0)",
+        });
+        const bundle = fs.readFileSync(path.join(pkg.dir, "index.js"), "utf8");
+        expect(bundle.trimEnd().endsWith("//# sourceMappingURL=index.js.map")).toBe(true);
+        expect(JSON.parse(fs.readFileSync(path.join(pkg.dir, "index.js.map"), "utf8")).version).toBe(3);
+    });
+
+    it("bundles the triggers and @azure/functions but leaves @azure/functions-core to the worker", () => {
+        expect(pkg.bundledInputs).toEqual(
+            expect.arrayContaining(["src/index.ts", "src/functions/event.ts", "src/functions/sweep.ts"]),
+        );
+        expect(pkg.bundledInputs.some((i) => i.includes("@azure/functions/"))).toBe(true);
+        expect(pkg.bundledInputs.some((i) => i.includes("functions-core"))).toBe(false);
+        const bundle = fs.readFileSync(path.join(pkg.dir, "index.js"), "utf8");
+        expect(bundle).toContain('require("@azure/functions-core")');
+    });
+
+    it("keeps the bundle small (minified, one file, no node_modules in the package)", () => {
+        expect(pkg.bundleBytes).toBe(fs.statSync(path.join(pkg.dir, "index.js")).size);
+        expect(pkg.bundleBytes).toBeGreaterThan(20_000);
+        expect(pkg.bundleBytes).toBeLessThan(300_000);
+        expect(fs.statSync(pkg.zipPath).size).toBeLessThan(200_000);
+    });
+
+    it("zips exactly the deploy folder, deterministically, and hashes the zip", () => {
+        const zip = fs.readFileSync(pkg.zipPath);
+        expect(crypto.createHash("sha256").update(zip).digest("hex")).toBe(pkg.sha256);
+        const entries = readZip(zip);
+        expect([...entries.keys()]).toEqual([...pkg.files]);
+        for (const [name, data] of entries) expect(data.equals(fs.readFileSync(path.join(pkg.dir, name)))).toBe(true);
+        const again = buildHandlerPackage(path.join(tmp, "a"));
+        expect(again.sha256).toBe(pkg.sha256);
+    });
+
+    it("the bundle registers gate-event (Event Grid) and gate-sweep (timer on %SWEEP_SCHEDULE%) with the host", () => {
+        const registered = loadBundle(path.join(pkg.dir, "index.js"));
+        expect(registered.map((r) => r.name).sort()).toEqual([...HANDLER_FUNCTIONS].sort());
+        const event = registered.find((r) => r.name === "gate-event")!;
+        const eventTriggers = Object.values(event.bindings).filter((b) => b.direction === "in");
+        expect(eventTriggers).toHaveLength(1);
+        expect(eventTriggers[0]!.type).toBe("eventGridTrigger");
+        const sweep = registered.find((r) => r.name === "gate-sweep")!;
+        const timer = Object.values(sweep.bindings).find((b) => b.direction === "in")!;
+        expect(timer.type).toBe("timerTrigger");
+        expect(timer.schedule).toBe("%SWEEP_SCHEDULE%");
+        expect(timer.runOnStartup).toBe(false);
+    });
+
+    it("the registered handlers log one structured line per invocation, for either envelope schema", async () => {
+        const registered = loadBundle(path.join(pkg.dir, "index.js"));
+        const lines: string[] = [];
+        const context = { invocationId: "inv-1", log: (line: string) => lines.push(line) };
+        const event = registered.find((r) => r.name === "gate-event")!;
+        await event.handler(
+            {
+                id: "e1",
+                eventType: "Microsoft.ResourceNotifications.AKSResources.FleetGateCreated",
+                subject: "gates/g1",
+                topic: "/subscriptions/x",
+                eventTime: "2026-06-01T00:00:00Z",
+                dataVersion: "1",
+                metadataVersion: "1",
+                data: {},
+            },
+            context,
+        );
+        await event.handler(
+            {
+                specversion: "1.0",
+                id: "e2",
+                type: "Microsoft.ResourceNotifications.AKSResources.FleetGateUpdated",
+                source: "/subscriptions/y",
+                subject: "gates/g2",
+                time: "2026-06-01T00:01:00Z",
+                data: {},
+            },
+            context,
+        );
+        await registered
+            .find((r) => r.name === "gate-sweep")!
+            .handler({ isPastDue: true, scheduleStatus: { last: "a", next: "b" } }, context);
+        expect(lines.map((l) => JSON.parse(l))).toEqual([
+            {
+                msg: "gate event received",
+                function: "gate-event",
+                invocationId: "inv-1",
+                id: "e1",
+                type: "Microsoft.ResourceNotifications.AKSResources.FleetGateCreated",
+                subject: "gates/g1",
+                source: "/subscriptions/x",
+                time: "2026-06-01T00:00:00Z",
+                schema: "EventGrid",
+            },
+            {
+                msg: "gate event received",
+                function: "gate-event",
+                invocationId: "inv-1",
+                id: "e2",
+                type: "Microsoft.ResourceNotifications.AKSResources.FleetGateUpdated",
+                subject: "gates/g2",
+                source: "/subscriptions/y",
+                time: "2026-06-01T00:01:00Z",
+                schema: "CloudEvents",
+            },
+            {
+                msg: "gate sweep tick",
+                function: "gate-sweep",
+                invocationId: "inv-1",
+                isPastDue: true,
+                scheduleLast: "a",
+                scheduleNext: "b",
+            },
+        ]);
+    });
+
+    it("build.mjs (npm run build) produces the same bundle and deploy folder as the program's build", () => {
+        const out = path.join(tmp, "b");
+        execFileSync(process.execPath, [path.join(HANDLER_DIR, "build.mjs"), out], { stdio: "pipe" });
+        expect(
+            fs.readFileSync(path.join(out, "index.js")).equals(fs.readFileSync(path.join(pkg.dir, "index.js"))),
+        ).toBe(true);
+        for (const f of ["host.json", "package.json", "index.js"]) {
+            expect(fs.readFileSync(path.join(out, "package", f)).equals(fs.readFileSync(path.join(pkg.dir, f)))).toBe(
+                true,
+            );
+        }
+        expect(fs.readdirSync(path.join(out, "package")).sort()).toEqual([...pkg.files]);
+    });
+});
+
+describe("zipFiles", () => {
+    it.each([
+        [[]],
+        [[{ name: "a.txt", data: Buffer.from("hello") }]],
+        [
+            [
+                { name: "x/y.json", data: Buffer.from("{}") },
+                { name: "empty", data: Buffer.alloc(0) },
+                { name: "ü.bin", data: crypto.randomBytes(5000) },
+            ],
+        ],
+    ])("round-trips %#", (entries) => {
+        const zip = zipFiles(entries);
+        const read = readZip(zip);
+        expect([...read.keys()]).toEqual(entries.map((e) => e.name));
+        for (const e of entries) expect(read.get(e.name)!.equals(Buffer.from(e.data))).toBe(true);
+        expect(zipFiles(entries).equals(zip)).toBe(true);
+    });
+
+    it("is readable by unzip", () => {
+        const file = path.join(tmp, "check.zip");
+        fs.writeFileSync(file, zipFiles([{ name: "host.json", data: Buffer.from('{"version":"2.0"}') }]));
+        let listing: string;
+        try {
+            listing = execFileSync("unzip", ["-t", file], { encoding: "utf8" });
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // no unzip on this runner
+            throw e;
+        }
+        expect(listing).toContain("No errors detected");
+    });
+});
+
+describe("publish helpers", () => {
+    it.each([
+        [
+            "func-fleet-gates-dev-abc123.azurewebsites.net",
+            undefined,
+            "https://func-fleet-gates-dev-abc123.scm.azurewebsites.net",
+        ],
+        ["App-H4sh.westeurope-01.azurewebsites.net", [], "https://app-h4sh.scm.westeurope-01.azurewebsites.net"],
+        [
+            "app.azurewebsites.net",
+            [
+                { name: "app.azurewebsites.net", hostType: "Standard" },
+                { name: "app.scm.custom.example", hostType: "Repository" },
+            ],
+            "https://app.scm.custom.example",
+        ],
+    ])("scmBaseUrlFor(%s)", (host, states, expected) => {
+        expect(scmBaseUrlFor(host, states)).toBe(expected);
+    });
+
+    it.each(["", "localhost", "bad host.example"])("scmBaseUrlFor rejects %j", (host) => {
+        expect(() => scmBaseUrlFor(host)).toThrow(/not a site host name/);
+    });
+
+    it.each([
+        [202, '"6a1b2c3d-0000-4000-8000-000000000001"', "accepted"],
+        [200, "", "accepted"],
+        [400, "BlobUploadFailedException: Response status code does not indicate success: 403", "retry"],
+        [400, "This request is not authorized to perform this operation", "retry"],
+        [400, "Package is not a valid zip file", "fail"],
+        [401, "", "retry"],
+        [403, "Ip Forbidden", "retry"],
+        [404, "", "fail"],
+        [409, "There is a deployment currently in progress", "retry"],
+        [413, "", "fail"],
+        [429, "", "retry"],
+        [500, "", "retry"],
+        [503, "", "retry"],
+    ] as const)("classifyPublishResponse(%i, %j) = %s", (status, body, expected) => {
+        expect(classifyPublishResponse(status, body)).toBe(expected);
+    });
+
+    it.each([
+        ['"6A1B2C3D-0000-4000-8000-000000000001"', "6a1b2c3d-0000-4000-8000-000000000001"],
+        ["6a1b2c3d-0000-4000-8000-000000000001\n", "6a1b2c3d-0000-4000-8000-000000000001"],
+        ["", undefined],
+        ['{"id":"x"}', undefined],
+    ])("parseDeploymentId(%j)", (body, expected) => {
+        expect(parseDeploymentId(body)).toBe(expected);
+    });
+
+    it.each([
+        [-1, "failed"],
+        [0, "running"],
+        [1, "running"],
+        [2, "running"],
+        [3, "failed"],
+        [4, "succeeded"],
+        [5, "failed"],
+        [6, "failed"],
+        ["4", "failed"],
+        [undefined, "failed"],
+    ] as const)("deploymentOutcome(%j) = %s", (status, expected) => {
+        expect(deploymentOutcome(status)).toBe(expected);
+    });
+
+    it.each([
+        [{ value: [{ name: "app/gate-sweep" }, { name: "app/gate-event" }] }, ["gate-event", "gate-sweep"]],
+        [{ value: [] }, []],
+        [{ value: [{ id: 1 }, { name: 3 }] }, []],
+        [null, []],
+        [{}, []],
+    ])("registeredFunctionNames(%j)", (body, expected) => {
+        expect(registeredFunctionNames(body)).toEqual(expected);
+    });
+
+    it("diff publishes again only when the package, the app or the function set changes, never for a new token", async () => {
+        const olds = {
+            appId: "/a",
+            scmBaseUrl: "https://s",
+            packageHash: "h1",
+            functionNames: ["gate-event"],
+            deploymentId: "d",
+        };
+        const same = { ...olds, accessToken: "fresh-token" };
+        expect((await handlerPublishProvider.diff!("id", olds, same)).changes).toBe(false);
+        expect((await handlerPublishProvider.diff!("id", olds, { ...same, packageHash: "h2" })).changes).toBe(true);
+        expect((await handlerPublishProvider.diff!("id", olds, { ...same, appId: "/b" })).changes).toBe(true);
+        expect(
+            (await handlerPublishProvider.diff!("id", olds, { ...same, functionNames: ["gate-event", "x"] })).changes,
+        ).toBe(true);
+        expect((await handlerPublishProvider.diff!("id", olds, same)).replaces).toEqual([]);
+    });
+});
+
+type Route = (req: http.IncomingMessage, body: Buffer) => { status: number; body: string };
+
+/** A loopback stand-in for the SCM site and ARM, recording every request. */
+async function fakeAzure(route: Route) {
+    const requests: { method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }[] = [];
+    const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+            const body = Buffer.concat(chunks);
+            requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+            const answer = route(req, body);
+            res.writeHead(answer.status, { "Content-Type": "application/json" });
+            res.end(answer.body);
+        });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { base, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe("publishAndWait (OneDeploy against a loopback SCM site and ARM)", () => {
+    const appId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app";
+    const id = "6a1b2c3d-0000-4000-8000-000000000001";
+    const inputs = (base: string): PublishInputs => ({
+        appId,
+        scmBaseUrl: `${base}/scm/`,
+        armBaseUrl: `${base}/arm`,
+        zipPath: pkg.zipPath,
+        packageHash: pkg.sha256,
+        functionNames: [...HANDLER_FUNCTIONS],
+        accessToken: "token-123",
+        pollIntervalSeconds: 0.01,
+        timeoutSeconds: 10,
+    });
+
+    it("publishes the zip with the bearer token, rides out RBAC propagation, and waits for success and both functions", async () => {
+        let publishes = 0;
+        let polls = 0;
+        let lists = 0;
+        const azure = await fakeAzure((req) => {
+            if (req.url!.startsWith("/scm/api/publish")) {
+                publishes++;
+                return publishes === 1
+                    ? { status: 400, body: "BlobUploadFailedException: Azure Storage responded with 403" }
+                    : { status: 202, body: JSON.stringify(id) };
+            }
+            if (req.url === `/scm/api/deployments/${id}`) {
+                polls++;
+                return { status: 200, body: JSON.stringify({ id, status: polls < 3 ? 1 : 4, complete: polls >= 3 }) };
+            }
+            if (req.url === `/arm${appId}/functions?api-version=${WEB_API_VERSION}`) {
+                lists++;
+                const value =
+                    lists < 2 ? [{ name: "app/gate-event" }] : [{ name: "app/gate-event" }, { name: "app/gate-sweep" }];
+                return { status: 200, body: JSON.stringify({ value }) };
+            }
+            return { status: 404, body: "" };
+        });
+        try {
+            const result = await publishAndWait(inputs(azure.base));
+            expect(result).toEqual({ deploymentId: id, functions: ["gate-event", "gate-sweep"] });
+            expect([publishes, polls, lists]).toEqual([2, 3, 2]);
+            const publish = azure.requests.filter((r) => r.url.startsWith("/scm/api/publish"));
+            for (const p of publish) {
+                expect(p.method).toBe("POST");
+                expect(p.url).toBe("/scm/api/publish?RemoteBuild=false&Deployer=fleet-gates");
+                expect(p.headers.authorization).toBe("Bearer token-123");
+                expect(p.headers["content-type"]).toBe("application/zip");
+                expect(p.body.equals(fs.readFileSync(pkg.zipPath))).toBe(true);
+            }
+            expect(azure.requests.every((r) => r.headers.authorization === "Bearer token-123")).toBe(true);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("follows `latest` when the SCM site no longer knows the deployment id", async () => {
+        const azure = await fakeAzure((req) => {
+            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
+            if (req.url === `/scm/api/deployments/${id}`) return { status: 404, body: "Deployment not found" };
+            if (req.url === "/scm/api/deployments/latest")
+                return { status: 200, body: JSON.stringify({ id, status: 4 }) };
+            if (req.url!.startsWith(`/arm${appId}/functions`)) {
+                return {
+                    status: 200,
+                    body: JSON.stringify({ value: [{ name: "app/gate-event" }, { name: "app/gate-sweep" }] }),
+                };
+            }
+            return { status: 404, body: "" };
+        });
+        try {
+            expect((await publishAndWait(inputs(azure.base))).deploymentId).toBe(id);
+            expect(azure.requests.map((r) => r.url)).toContain("/scm/api/deployments/latest");
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("fails with the service's status text when the deployment fails", async () => {
+        const azure = await fakeAzure((req) => {
+            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
+            return {
+                status: 200,
+                body: JSON.stringify({
+                    id,
+                    status: 3,
+                    status_text: "App setting WEBSITE_RUN_FROM_PACKAGE is not supported",
+                }),
+            };
+        });
+        try {
+            await expect(publishAndWait(inputs(azure.base))).rejects.toThrow(
+                /failed \(status 3\): App setting WEBSITE_RUN_FROM_PACKAGE/,
+            );
+            expect(azure.requests.some((r) => r.url.includes("/functions"))).toBe(false);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("fails at once on a publish the service rejects for good", async () => {
+        const azure = await fakeAzure(() => ({ status: 400, body: "Package is not a valid zip file" }));
+        try {
+            await expect(publishAndWait(inputs(azure.base))).rejects.toThrow(
+                /publish of .* failed: 400 Package is not a valid zip/,
+            );
+            expect(azure.requests).toHaveLength(1);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("times out when the functions never appear", async () => {
+        const azure = await fakeAzure((req) => {
+            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
+            if (req.url!.startsWith("/scm/api/deployments"))
+                return { status: 200, body: JSON.stringify({ id, status: 4 }) };
+            return { status: 200, body: JSON.stringify({ value: [{ name: "app/gate-event" }] }) };
+        });
+        try {
+            await expect(publishAndWait({ ...inputs(azure.base), timeoutSeconds: 0.3 })).rejects.toThrow(
+                /timed out .* waiting for functions gate-event, gate-sweep/,
+            );
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("refuses to publish without a token and says why, before sending anything", async () => {
+        const azure = await fakeAzure(() => ({ status: 202, body: id }));
+        try {
+            await expect(
+                publishAndWait({ ...inputs(azure.base), accessToken: `${NO_TOKEN_PREFIX}no credentials configured` }),
+            ).rejects.toThrow(
+                /no bearer token to publish .* \(no credentials configured\); pass GateHandler publishToken/,
+            );
+            await expect(publishAndWait({ ...inputs(azure.base), accessToken: "" })).rejects.toThrow(
+                /no bearer token .*\(empty\)/,
+            );
+            expect(azure.requests).toHaveLength(0);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("refuses a zip that changed since the plan, before sending anything", async () => {
+        const azure = await fakeAzure(() => ({ status: 202, body: id }));
+        try {
+            await expect(publishAndWait({ ...inputs(azure.base), packageHash: "0".repeat(64) })).rejects.toThrow(
+                /changed since the plan/,
+            );
+            expect(azure.requests).toHaveLength(0);
+        } finally {
+            await azure.close();
+        }
+    });
+});
