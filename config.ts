@@ -434,13 +434,15 @@ export function parseStackConfig(
     };
 }
 
-/** Full keys Pulumi marks secret, from the contract between the CLI and the SDK. */
-function configSecretKeys(): Set<string> {
-    try {
-        return new Set(JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]") as string[]);
-    } catch {
-        return new Set();
-    }
+/**
+ * True when Pulumi marks the key secret. The SDK's own check reads the runtime's config store, which
+ * the CLI fills from `PULUMI_CONFIG_SECRET_KEYS` and `setAllConfig` fills in-process; it is not in
+ * the public typings.
+ */
+function isConfigSecret(fullKey: string): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
+    return runtimeConfig.isConfigSecret(fullKey);
 }
 
 function readKey(fullKey: string): unknown {
@@ -457,7 +459,8 @@ function readKey(fullKey: string): unknown {
 export function loadStackConfig(): StackConfig {
     const raw: RawStackConfig = { location: readKey("azure-native:location") };
     for (const k of CONFIG_KEYS) raw[k] = readKey(`${NAMESPACE}:${k}`);
-    const model = parseStackConfig(raw, configSecretKeys());
+    const secretKeys = new Set([...CONFIG_KEYS].map((k) => `${NAMESPACE}:${k}`).filter(isConfigSecret));
+    const model = parseStackConfig(raw, secretKeys);
     const { notifyWebhookUrl, ...handler } = model.handler;
     return {
         ...model,

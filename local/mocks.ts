@@ -251,8 +251,11 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
             };
         case "azuread:index/getClientConfig:getClientConfig":
             return { clientId: env.clientId, objectId: env.clientObjectId, tenantId: env.tenantId };
-        default:
-            throw new Error(`offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`);
+        default: {
+            // Pulumi rebuilds invoke errors from the gRPC `details` field.
+            const message = `offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`;
+            throw Object.assign(new Error(message), { details: message });
+        }
     }
 }
 
