@@ -2,31 +2,47 @@
  * The offline commands: `npm start`, `npm run plan`, `npm run rehearse`, `npm run replay`.
  * Exit codes: 0 success, 1 a finding (config error, mandatory policy violation, stuck gate), 2 usage.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config";
-import { formatPlanTree, planJson, planStack, type PolicyViolation } from "./plan";
+import { formatPlanTree, planJson, planStack } from "./plan";
+import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
 import { ProgramError } from "./mocks";
 import { StackFileError } from "./stack-file";
 
-/** The policy pack is evaluated offline once `policies/` exists; until then the verdict says so. */
-async function policyVerdict(): Promise<{ violations: PolicyViolation[]; evaluated: boolean }> {
-    return { violations: [], evaluated: false };
+interface PlanOptions {
+    readonly stack: string;
+    readonly json?: boolean;
+    readonly program?: string;
+    readonly policyPackConfig?: string;
 }
 
-async function plan(opts: { stack: string; json?: boolean; program?: string }): Promise<number> {
-    const p = await planStack(opts.stack, opts.program ? { program: opts.program } : {});
-    const verdict = await policyVerdict();
-    if (opts.json) {
-        process.stdout.write(`${JSON.stringify(planJson(p, verdict.violations), null, 2)}\n`);
-    } else {
-        process.stdout.write(`${formatPlanTree(p)}\n\n`);
-        process.stdout.write(
-            verdict.evaluated
-                ? `policy: ${verdict.violations.length} violation(s)\n`
-                : "policy: the policy pack is not evaluated offline yet\n",
-        );
+/** Pack config as `pulumi preview --policy-pack-config FILE` takes it: a JSON file. */
+function readPolicyConfig(file: string | undefined): Record<string, unknown> | undefined {
+    if (file === undefined) return undefined;
+    let text: string;
+    try {
+        text = readFileSync(file, "utf8");
+    } catch (e) {
+        throw new PolicyConfigError(`--policy-pack-config ${file}: ${(e as Error).message}`);
     }
-    return verdict.violations.some((v) => v.level === "mandatory") ? 1 : 0;
+    try {
+        return JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+        throw new PolicyConfigError(`--policy-pack-config ${file}: not valid JSON: ${(e as Error).message}`);
+    }
+}
+
+async function plan(opts: PlanOptions): Promise<number> {
+    const config = readPolicyConfig(opts.policyPackConfig);
+    const p = await planStack(opts.stack, opts.program ? { program: opts.program } : {});
+    const violations = await evaluatePolicies(p, config ? { config } : {});
+    if (opts.json) {
+        process.stdout.write(`${JSON.stringify(planJson(p, violations), null, 2)}\n`);
+    } else {
+        process.stdout.write(`${formatPlanTree(p)}\n\n${formatViolations(violations)}\n`);
+    }
+    return hasMandatoryViolation(violations) ? 1 : 0;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -50,7 +66,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to use")
         .option("--json", "print the plan as JSON (README: plan JSON shape)")
         .option("--program <file>", "run this Pulumi TypeScript program instead of the project's")
-        .action(async (opts: { stack: string; json?: boolean; program?: string }) => {
+        .option("--policy-pack-config <file>", "policy pack config (JSON), as pulumi preview --policy-pack-config")
+        .action(async (opts: PlanOptions) => {
             code = await plan(opts);
         });
 
@@ -70,7 +87,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         await program.parseAsync([...argv], { from: "user" });
     } catch (e) {
         if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-        if (e instanceof ConfigError || e instanceof StackFileError || e instanceof ProgramError) {
+        if (
+            e instanceof ConfigError ||
+            e instanceof StackFileError ||
+            e instanceof ProgramError ||
+            e instanceof PolicyConfigError
+        ) {
             process.stderr.write(`${e.message}\n`);
             return 1;
         }

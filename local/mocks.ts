@@ -369,6 +369,10 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         failed();
     };
     process.on("unhandledRejection", onRejection);
+    // Pulumi records a stack trace for every promise it creates, read only by its leak debugging;
+    // formatting them (through source maps) is most of a large plan's time. Keep them when asked.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (!process.env.PULUMI_DEBUG_PROMISE_LEAKS) Error.stackTraceLimit = 0;
     let result: T;
     try {
         result = await program();
@@ -376,6 +380,7 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         await Promise.race([waitForRegistrations(), firstError.then(() => delay(500))]);
         await delay(0);
     } finally {
+        Error.stackTraceLimit = stackTraceLimit;
         process.off("unhandledRejection", onRejection);
     }
     if (errors.length > 0) throw new ProgramError(errors);

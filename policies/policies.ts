@@ -1,0 +1,41 @@
+/**
+ * The pack's policies, in the order they run and are listed. `index.ts` serves them as a policy
+ * pack; the offline harness (`local/policy-harness.ts`) evaluates the same list over mocked plans.
+ */
+import type { EnforcementLevel, Policies } from "@pulumi/policy";
+import { disallowCustomRoleWildcards } from "./src/custom-roles-no-wildcards";
+import { requireHardenedFunctionApp } from "./src/function-app-hardened";
+import { recommendReliableGateSubscriptions } from "./src/gate-subscriptions-reliable";
+import { requireFleetScopedGateSubscriptions } from "./src/gate-subscriptions-scoped-to-fleet";
+import { requireRoutedGates } from "./src/gates-routed";
+import { requireLeastPrivilegeGateApproval } from "./src/handler-role-least-privilege";
+import { requireEntraRbacClusters } from "./src/member-clusters-entra-rbac";
+import { requireGatedProductionStages } from "./src/production-stages-gated";
+import { requireRbacWithinStackSubscription } from "./src/rbac-within-stack-subscription";
+import { requireSingleAksTopic } from "./src/topic-singleton";
+import { requireTopicSubscriptionScope } from "./src/topic-subscription-scope";
+import { requireSubscriberSubscriptionRead } from "./src/topic-subscribers-read-subscription";
+
+/** The policy pack's name: `pulumi preview --policy-pack policies` reports violations under it. */
+export const POLICY_PACK_NAME = "fleet-gates";
+
+export const POLICY_PACK_DESCRIPTION =
+    "fleet-gates: subscription-scoped RBAC for the AKSResources topic, least privilege for the gate handler, and every automated gate routed to it.";
+
+/** The pack's default level; every policy also sets its own. */
+export const POLICY_PACK_ENFORCEMENT_LEVEL: EnforcementLevel = "mandatory";
+
+export const policies: Policies = [
+    requireTopicSubscriptionScope,
+    requireSingleAksTopic,
+    requireFleetScopedGateSubscriptions,
+    recommendReliableGateSubscriptions,
+    requireLeastPrivilegeGateApproval,
+    requireSubscriberSubscriptionRead,
+    requireRbacWithinStackSubscription,
+    disallowCustomRoleWildcards,
+    requireRoutedGates,
+    requireGatedProductionStages,
+    requireHardenedFunctionApp,
+    requireEntraRbacClusters,
+];

@@ -1,0 +1,301 @@
+/**
+ * A compliant stack as plain planned resources (the shapes the program registers), and helpers to
+ * mutate one field and evaluate the pack through the offline harness. Inputs double as outputs, as
+ * under the mocks.
+ */
+import { compileLifecycleFilter, compileRuleFilter } from "../../core/event-filter";
+import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";
+import type { ApprovalRule } from "../../core/rules";
+import type { PlannedResource } from "../../local/mocks";
+import type { Plan, PolicyViolation } from "../../local/plan";
+import { evaluatePolicies, type EvaluateOptions } from "../../local/policy-harness";
+
+export const SUB = "00000000-0000-4000-8000-000000000001";
+export const OTHER_SUB = "00000000-0000-4000-8000-000000000002";
+export const RG = "rg-fleet";
+export const FLEET_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerService/fleets/flt-dev`;
+export const HANDLER = "11111111-1111-4111-8111-111111111111";
+export const APPROVERS = "22222222-2222-4222-8222-222222222222";
+export const SUBSCRIBERS = "33333333-3333-4333-8333-333333333333";
+export const APPROVER_ROLE_GUID = "44444444-4444-4444-8444-444444444444";
+export const CLUSTER_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerService/managedClusters/aks-blue`;
+export const FUNCTION_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Web/sites/func-gates/functions/gate-event`;
+export const ACCOUNT_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Storage/storageAccounts/stgates`;
+
+export const RULES: ApprovalRule[] = [
+    {
+        name: "sales-check",
+        match: { displayName: "Check with sales team", stage: "dev", timing: "Before" },
+        checks: [{ type: "clusterHealth" }],
+    },
+    { name: "blue-healthy", match: { group: "blue", timing: "After" }, checks: [{ type: "clusterHealth" }] },
+    { name: "prod-go", match: { displayName: "prod go", timing: "Before" }, checks: [{ type: "clusterHealth" }] },
+];
+
+export const STAGES = [
+    {
+        name: "dev",
+        beforeGates: [{ displayName: "Check with sales team", type: "Approval" }],
+        groups: [{ name: "blue", afterGates: [{ displayName: "blue healthy", type: "Approval" }] }],
+    },
+    { name: "prod", beforeGates: [{ displayName: "prod go", type: "Approval" }], groups: [{ name: "green" }] },
+];
+
+/** One resource of a fixture: its Pulumi name is its key; dependencies are given by Pulumi name. */
+export interface FixtureResource {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+    custom?: boolean;
+    parent?: string;
+    /** Property name → Pulumi names of the resources it depends on. */
+    propertyDependencies?: Record<string, string[]>;
+}
+
+export const T = {
+    rg: "azure-native:resources:ResourceGroup",
+    fleet: "azure-native:containerservice:Fleet",
+    cluster: "azure-native:containerservice:ManagedCluster",
+    generic: "azure-native:resources:Resource",
+    topic: "azure-native:eventgrid:SystemTopic",
+    subscription: "azure-native:eventgrid:SystemTopicEventSubscription",
+    assignment: "azure-native:authorization:RoleAssignment",
+    definition: "azure-native:authorization:RoleDefinition",
+    webApp: "azure-native:web:WebApp",
+    appSettings: "azure-native:web:WebAppApplicationSettings",
+    scm: "azure-native:web:WebAppScmAllowed",
+    ftp: "azure-native:web:WebAppFtpAllowed",
+} as const;
+
+const role = (guid: string) => roleDefinitionId(SUB, guid);
+
+function subscription(name: string, filter: object): FixtureResource {
+    return {
+        type: T.subscription,
+        name,
+        inputs: {
+            resourceGroupName: RG,
+            systemTopicName: "evgt-aks",
+            eventSubscriptionName: name,
+            eventDeliverySchema: "EventGridSchema",
+            filter: { ...filter, isSubjectCaseSensitive: false },
+            destination: { endpointType: "AzureFunction", resourceId: FUNCTION_ID, maxEventsPerBatch: 1 },
+            retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 },
+            deadLetterWithResourceIdentity: {
+                identity: { type: "SystemAssigned" },
+                deadLetterDestination: {
+                    endpointType: "StorageBlob",
+                    resourceId: ACCOUNT_ID,
+                    blobContainerName: "deadletter",
+                },
+            },
+        },
+        propertyDependencies: { systemTopicName: ["topic"] },
+    };
+}
+
+function assignment(name: string, guid: string, scope: string, principalId: string, deps?: string[]): FixtureResource {
+    return {
+        type: T.assignment,
+        name,
+        inputs: { scope, roleDefinitionId: role(guid), principalId, principalType: "ServicePrincipal" },
+        ...(deps ? { propertyDependencies: { roleDefinitionId: deps } } : {}),
+    };
+}
+
+/** The compliant stack: every policy of the pack passes on it, advisory ones too. */
+export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureResource[] {
+    return [
+        { type: T.rg, name: "rg", inputs: { resourceGroupName: RG, location: "westeurope" } },
+        {
+            type: T.fleet,
+            name: "fleet",
+            inputs: { resourceGroupName: RG, fleetName: "flt-dev", location: "westeurope" },
+        },
+        {
+            type: T.cluster,
+            name: "aks-blue",
+            inputs: {
+                resourceGroupName: RG,
+                resourceName: "aks-blue",
+                aadProfile: { managed: true, enableAzureRBAC: true },
+                disableLocalAccounts: true,
+                enableRBAC: true,
+            },
+        },
+        {
+            type: T.generic,
+            name: "strategy",
+            inputs: {
+                resourceGroupName: RG,
+                resourceProviderNamespace: "Microsoft.ContainerService",
+                parentResourcePath: "fleets/flt-dev",
+                resourceType: "updateStrategies",
+                resourceName: "gated-rollout",
+                apiVersion: "2026-06-01",
+                properties: { strategy: { stages: STAGES } },
+            },
+            propertyDependencies: { parentResourcePath: ["fleet"] },
+        },
+        {
+            type: T.topic,
+            name: "topic",
+            inputs: {
+                resourceGroupName: RG,
+                systemTopicName: "evgt-aks",
+                location: "global",
+                source: `/subscriptions/${SUB}`,
+                topicType: "Microsoft.ResourceNotifications.AKSResources",
+                identity: { type: "SystemAssigned" },
+            },
+        },
+        ...rules.map((r) => subscription(`gate-${r.name}`, compileRuleFilter(r, FLEET_ID))),
+        subscription("gate-lifecycle", compileLifecycleFilter(FLEET_ID)),
+        assignment("handler-fleet-manager", BUILTIN_ROLES.fleetManagerContributor, FLEET_ID, HANDLER),
+        assignment("handler-reader-aks-blue", BUILTIN_ROLES.reader, CLUSTER_ID, HANDLER),
+        {
+            type: T.definition,
+            name: "approver-role",
+            inputs: {
+                scope: `/subscriptions/${SUB}`,
+                roleDefinitionId: APPROVER_ROLE_GUID,
+                roleName: "fleet-gates-gate-approver",
+                roleType: "CustomRole",
+                permissions: [
+                    { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
+                ],
+                assignableScopes: [FLEET_ID],
+            },
+        },
+        assignment("approvers-gates", APPROVER_ROLE_GUID, FLEET_ID, APPROVERS, ["approver-role"]),
+        assignment(
+            "subscribers-notifications",
+            BUILTIN_ROLES.resourceNotificationsSubscriber,
+            `/subscriptions/${SUB}`,
+            SUBSCRIBERS,
+        ),
+        assignment("subscribers-reader", BUILTIN_ROLES.reader, `/subscriptions/${SUB}`, SUBSCRIBERS),
+        {
+            type: T.webApp,
+            name: "handler-app",
+            inputs: {
+                resourceGroupName: RG,
+                name: "func-gates",
+                kind: "functionapp,linux",
+                httpsOnly: true,
+                identity: { type: "UserAssigned", userAssignedIdentities: ["id"] },
+                siteConfig: { minTlsVersion: "1.2", scmMinTlsVersion: "1.2", ftpsState: "Disabled" },
+            },
+        },
+        {
+            type: T.appSettings,
+            name: "handler-app-settings",
+            inputs: {
+                resourceGroupName: RG,
+                name: "func-gates",
+                properties: { APPROVAL_RULES: JSON.stringify(rules), FLEET_ID },
+            },
+            propertyDependencies: { name: ["handler-app"] },
+        },
+        {
+            type: T.scm,
+            name: "handler-scm-basic-auth",
+            inputs: { resourceGroupName: RG, name: "func-gates", allow: false },
+            propertyDependencies: { name: ["handler-app"] },
+        },
+        {
+            type: T.ftp,
+            name: "handler-ftp-basic-auth",
+            inputs: { resourceGroupName: RG, name: "func-gates", allow: false },
+            propertyDependencies: { name: ["handler-app"] },
+        },
+    ];
+}
+
+export function urnOf(type: string, name: string): string {
+    return `urn:pulumi:test::fleet-gates::${type}::${name}`;
+}
+
+/** A plan of the fixture resources, in order; outputs equal inputs (as under the mocks). */
+export function planOf(resources: readonly FixtureResource[]): Plan {
+    const urns = new Map(resources.map((r) => [r.name, urnOf(r.type, r.name)]));
+    const urn = (name: string) => {
+        const u = urns.get(name);
+        if (!u) throw new Error(`fixture: no resource "${name}"`);
+        return u;
+    };
+    const planned = resources.map((r): PlannedResource => {
+        const propertyDependencies = Object.fromEntries(
+            Object.entries(r.propertyDependencies ?? {}).map(([k, names]) => [k, names.map(urn)]),
+        );
+        return {
+            urn: urn(r.name),
+            type: r.type,
+            name: r.name,
+            parent: r.parent ? urn(r.parent) : null,
+            id: null,
+            custom: r.custom ?? true,
+            inputs: r.inputs,
+            dependencies: [...new Set(Object.values(propertyDependencies).flat())],
+            propertyDependencies,
+            outputs: structuredClone(r.inputs),
+        };
+    });
+    return {
+        stack: "test",
+        stackFile: { stack: "test", path: "Pulumi.test.yaml", config: {}, secretKeys: [] },
+        resources: planned,
+        outputs: {},
+    };
+}
+
+/** A copy of the fixture with `edit` applied to the inputs of resource `name`. */
+export function mutate(
+    resources: readonly FixtureResource[],
+    name: string,
+    edit: (inputs: Record<string, unknown>) => void,
+): FixtureResource[] {
+    const copy = structuredClone(resources) as FixtureResource[];
+    const r = copy.find((x) => x.name === name);
+    if (!r) throw new Error(`fixture: no resource "${name}"`);
+    edit(r.inputs);
+    return copy;
+}
+
+/** A copy of the fixture without the named resources (and the dependencies on them). */
+export function without(resources: readonly FixtureResource[], ...names: string[]): FixtureResource[] {
+    const kept = structuredClone(resources.filter((r) => !names.includes(r.name))) as FixtureResource[];
+    for (const r of kept)
+        if (r.propertyDependencies)
+            r.propertyDependencies = Object.fromEntries(
+                Object.entries(r.propertyDependencies).map(([k, deps]) => [k, deps.filter((d) => !names.includes(d))]),
+            );
+    return kept;
+}
+
+/** Evaluates the whole pack over the fixture. */
+export async function evaluate(
+    resources: readonly FixtureResource[],
+    opts?: EvaluateOptions,
+): Promise<PolicyViolation[]> {
+    return evaluatePolicies(planOf(resources), opts);
+}
+
+/** The violations of one policy only. */
+export async function violationsOf(
+    policy: string,
+    resources: readonly FixtureResource[],
+    opts?: EvaluateOptions,
+): Promise<PolicyViolation[]> {
+    return (await evaluate(resources, opts)).filter((v) => v.policy === policy);
+}
+
+/** Shorthand for the expected violation object. */
+export function violation(
+    policy: string,
+    urn: string | null,
+    message: string,
+    level: PolicyViolation["level"] = "mandatory",
+): PolicyViolation {
+    return { policy, level, urn, message };
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { T, compliantStack, mutate, urnOf, violation, violationsOf, without } from "./fixture";
+
+const POLICY = "function-app-hardened";
+const APP = urnOf(T.webApp, "handler-app");
+const edit = (e: (i: Record<string, unknown>) => void) => mutate(compliantStack(), "handler-app", e);
+const site = (i: Record<string, unknown>) => i.siteConfig as Record<string, unknown>;
+
+describe(POLICY, () => {
+    it("passes the hardened handler app", async () => {
+        expect(await violationsOf(POLICY, compliantStack())).toEqual([]);
+    });
+
+    it.each([
+        [
+            "httpsOnly false",
+            (i: Record<string, unknown>) => {
+                i.httpsOnly = false;
+            },
+            'function app "func-gates" does not set httpsOnly: true',
+        ],
+        [
+            "TLS 1.0",
+            (i: Record<string, unknown>) => {
+                site(i).minTlsVersion = "1.0";
+            },
+            'function app "func-gates" allows TLS 1.0 (siteConfig.minTlsVersion); set "1.2" or later',
+        ],
+        [
+            "no minimum TLS",
+            (i: Record<string, unknown>) => {
+                delete site(i).minTlsVersion;
+            },
+            'function app "func-gates" does not set siteConfig.minTlsVersion; set "1.2" or later',
+        ],
+        [
+            "FTPS only",
+            (i: Record<string, unknown>) => {
+                site(i).ftpsState = "FtpsOnly";
+            },
+            'function app "func-gates" has siteConfig.ftpsState "FtpsOnly"; set "Disabled" so neither FTP nor FTPS is served',
+        ],
+        [
+            "no identity",
+            (i: Record<string, unknown>) => {
+                i.identity = { type: "None" };
+            },
+            'function app "func-gates" has no managed identity (identity.type "None"); give it a system- or user-assigned identity',
+        ],
+    ])("rejects %s", async (_, change, message) => {
+        expect(await violationsOf(POLICY, edit(change))).toEqual([violation(POLICY, APP, message)]);
+    });
+
+    it("accepts TLS 1.3", async () => {
+        const stack = edit((i) => {
+            site(i).minTlsVersion = "1.3";
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([]);
+    });
+
+    it("rejects basic publishing credentials left on (no policy resource)", async () => {
+        const stack = without(compliantStack(), "handler-scm-basic-auth");
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                APP,
+                'function app "func-gates" allows basic publishing credentials for scm: add a WebAppScmAllowed resource for it with allow: false',
+            ),
+        ]);
+    });
+
+    it("rejects basic publishing credentials allowed explicitly", async () => {
+        const stack = mutate(compliantStack(), "handler-ftp-basic-auth", (i) => {
+            i.allow = true;
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(T.ftp, "handler-ftp-basic-auth"),
+                'function app "func-gates" allows basic publishing credentials for ftp: its WebAppFtpAllowed "handler-ftp-basic-auth" sets allow: true; set allow: false',
+            ),
+        ]);
+    });
+
+    it("matches the credential policies by app name when there is no dependency", async () => {
+        const stack = compliantStack().map((r) =>
+            r.type === T.scm || r.type === T.ftp ? { ...r, propertyDependencies: {} } : r,
+        );
+        expect(await violationsOf(POLICY, stack)).toEqual([]);
+        const renamed = mutate(stack, "handler-scm-basic-auth", (i) => {
+            i.name = "func-other";
+        });
+        expect(await violationsOf(POLICY, renamed)).toHaveLength(1);
+    });
+
+    it("leaves web apps that are not function apps alone", async () => {
+        const stack = edit((i) => {
+            i.kind = "app,linux";
+            i.httpsOnly = false;
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([]);
+    });
+});

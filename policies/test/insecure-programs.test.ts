@@ -1,0 +1,147 @@
+/**
+ * Every deliberately insecure program in `test/programs/` runs under the same mocks as `npm run plan
+ * -- --program FILE` and violates exactly the one mandatory policy it was written against.
+ */
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { OFFLINE_DEFAULTS, stableGuid } from "../../local/mocks";
+import { PROJECT_ROOT, planStack } from "../../local/plan";
+import { evaluatePolicies } from "../../local/policy-harness";
+import { violation } from "./fixture";
+
+const SUB = OFFLINE_DEFAULTS.subscriptionId;
+const program = (name: string) => path.join(PROJECT_ROOT, "test", "programs", `${name}.ts`);
+const urn = (type: string, name: string) => `urn:pulumi:dev::fleet-gates::${type}::${name}`;
+const HANDLER_PRINCIPAL = stableGuid(
+    "azure-native:managedidentity:UserAssignedIdentity",
+    "handler-identity",
+    "principal",
+);
+const SUBSCRIBERS = stableGuid("azuread:index/group:Group", "subscribers", "object");
+
+const CASES: [string, ReturnType<typeof violation>][] = [
+    [
+        "insecure-topic-scope",
+        violation(
+            "aks-resources-topic-subscription-scope",
+            urn("azure-native:eventgrid:SystemTopic", "aks-topic"),
+            `system topic "evgt-aks" has source "/subscriptions/${SUB}/resourceGroups/rg-events"; an AKSResources topic must have ` +
+                'source exactly "/subscriptions/<subscription id>": Azure emits its events at subscription scope only',
+        ),
+    ],
+    [
+        "insecure-topic-duplicate",
+        violation(
+            "aks-resources-topic-singleton",
+            urn("azure-native:eventgrid:SystemTopic", "evgt-aks-team"),
+            `system topic "evgt-aks-team" is a second Microsoft.ResourceNotifications.AKSResources topic for subscription ${SUB} ` +
+                '(the first is "evgt-aks-platform"); Azure allows one per subscription: adopt the existing topic instead',
+        ),
+    ],
+    [
+        "insecure-subscription-unscoped",
+        violation(
+            "gate-subscriptions-scoped-to-fleet",
+            urn("azure-native:eventgrid:SystemTopicEventSubscription", "gate-dev-go"),
+            'event subscription "gate-dev-go" does not filter to one fleet: set subjectBeginsWith to "<fleet id>/gates/" or a ' +
+                'StringBeginsWith filter on data.resourceInfo.properties.target.id with "<fleet id>/updateRuns/"',
+        ),
+    ],
+    [
+        "insecure-handler-role-scope",
+        violation(
+            "handler-role-least-privilege",
+            urn("azure-native:authorization:RoleAssignment", "handler-fleet-manager"),
+            'role assignment "handler-fleet-manager" grants Azure Kubernetes Fleet Manager Contributor Role at resource group scope ' +
+                `"/subscriptions/${SUB}/resourceGroups/rg-fleet"; assign it at the fleet (".../providers/Microsoft.ContainerService/fleets/<name>") only`,
+        ),
+    ],
+    [
+        "insecure-handler-owner",
+        violation(
+            "handler-role-least-privilege",
+            urn("azure-native:authorization:RoleAssignment", "handler-contributor"),
+            `principal ${HANDLER_PRINCIPAL} holds Azure Kubernetes Fleet Manager Contributor Role (role assignment "handler-fleet-manager") ` +
+                `and also Contributor at resource group scope "/subscriptions/${SUB}/resourceGroups/rg-fleet" (role assignment ` +
+                '"handler-contributor"); an identity that completes gates must hold no Owner, Contributor, User Access Administrator ' +
+                "or Role Based Access Control Administrator",
+        ),
+    ],
+    [
+        "insecure-subscriber-without-reader",
+        violation(
+            "topic-subscribers-read-subscription",
+            urn("azure-native:authorization:RoleAssignment", "subscribers-notifications"),
+            `principal ${SUBSCRIBERS} is granted Microsoft.ResourceNotifications/systemTopics/subscribeToAKSResources/action ` +
+                '(Azure Resource Notifications System Topics Subscriber, role assignment "subscribers-notifications") but holds no ' +
+                `Reader (or other role with */read) at "/subscriptions/${SUB}"; the AKSResources topic emits subscription-wide ` +
+                "events: grant Reader at the subscription too",
+        ),
+    ],
+    [
+        "insecure-rbac-management-group",
+        violation(
+            "rbac-within-stack-subscription",
+            urn("azure-native:authorization:RoleAssignment", "operators-reader"),
+            'role assignment "operators-reader": scope "/providers/Microsoft.Management/managementGroups/mg-platform" is ' +
+                'management group "mg-platform"; role assignments and custom roles must stay inside the stack\'s subscription',
+        ),
+    ],
+    [
+        "insecure-custom-role-wildcard",
+        violation(
+            "custom-roles-no-wildcards",
+            urn("azure-native:authorization:RoleDefinition", "approver-role"),
+            'custom role "fleet-gates-gate-approver" grants "Microsoft.ContainerService/fleets/*" (permissions[0].actions[0]); ' +
+                "list the exact actions instead of a wildcard",
+        ),
+    ],
+    [
+        "insecure-gate-typo",
+        violation(
+            "gates-routed",
+            urn("azure-native:eventgrid:SystemTopicEventSubscription", "gate-sales-check"),
+            'rule subscription "gate-sales-check" matches no gate; the closest is gate "Check with sales team" (stage dev, Before) ' +
+                'of update strategy "gated-rollout", which it rejects: advancedFilters[3] (StringIn "data.resourceInfo.properties.displayName"): ' +
+                'value "Check with sales team" does not satisfy StringIn ["Check with sales teams"]',
+        ),
+    ],
+    [
+        "insecure-prod-ungated",
+        violation(
+            "production-stages-gated",
+            urn("azure-native:resources:Resource", "strategy"),
+            'stage "prod-eu" of update strategy "gated-rollout" matches the production pattern /prod/i but has no Before approval ' +
+                'gate; add beforeGates: [{ displayName: "...", type: "Approval" }] to the stage',
+        ),
+    ],
+    [
+        "insecure-function-app",
+        violation(
+            "function-app-hardened",
+            urn("azure-native:web:WebApp", "handler-app"),
+            'function app "func-fleet-gates" has siteConfig.ftpsState "FtpsOnly"; set "Disabled" so neither FTP nor FTPS is served',
+        ),
+    ],
+    [
+        "insecure-cluster-local-accounts",
+        violation(
+            "member-clusters-entra-rbac",
+            urn("azure-native:containerservice:ManagedCluster", "aks-dev-blue-1"),
+            'managed cluster "aks-dev-blue-1" keeps local accounts; set disableLocalAccounts: true',
+        ),
+    ],
+];
+
+describe("deliberately insecure programs (plan --program)", () => {
+    it("cover every mandatory policy of the pack", async () => {
+        const { policies } = await import("../policies");
+        const mandatory = policies.filter((p) => p.enforcementLevel === "mandatory").map((p) => p.name);
+        expect(new Set(CASES.map(([, v]) => v.policy))).toEqual(new Set(mandatory));
+    });
+
+    it.each(CASES)("%s violates exactly its policy", async (name, expected) => {
+        const plan = await planStack("dev", { program: program(name) });
+        expect(await evaluatePolicies(plan)).toEqual([expected]);
+    });
+});
