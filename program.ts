@@ -31,6 +31,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
 
     const fleet = new Fleet("fleet", {
         environment: cfg.environment,
+        subscriptionId,
         location: cfg.location,
         resourceGroupName: cfg.resourceGroupName,
         fleetName: cfg.fleet.name,

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as resources from "@pulumi/azure-native/resources";
 import type * as inputs from "@pulumi/azure-native/types/input";
+import { fleetId as fleetIdOf } from "../core/arm-id";
 import { FLEET_NAME_PATTERN } from "../core/rules";
 
 /** GA api-version with member labels. */
@@ -48,6 +49,8 @@ export interface FleetMemberSpec {
 export interface FleetArgs {
     /** Environment name, written as the `environment` tag. */
     readonly environment: string;
+    /** The subscription the fleet is deployed to (ids are built from it, see `fleetId`). */
+    readonly subscriptionId: pulumi.Input<string>;
     readonly location: pulumi.Input<string>;
     /** The resource group the component creates (explicit name, no auto-naming suffix). */
     readonly resourceGroupName: string;
@@ -155,6 +158,11 @@ export function fleetProblems(args: FleetArgs): string[] {
     return problems;
 }
 
+/** The ARM id Azure gives a managed cluster. */
+export function managedClusterId(subscriptionId: string, resourceGroup: string, name: string): string {
+    return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${name}`;
+}
+
 /** A Fleet Manager fleet with its member AKS clusters, each joined with its update group and labels. */
 export class Fleet extends pulumi.ComponentResource {
     public readonly resourceGroupName: pulumi.Output<string>;
@@ -207,6 +215,7 @@ export class Fleet extends pulumi.ComponentResource {
 
         this.clusters = {};
         this.members = {};
+        const clusterIdOutputs: Record<string, pulumi.Output<string>> = {};
         for (const m of args.members) {
             const cluster = new containerservice.ManagedCluster(
                 `${name}-${m.name}`,
@@ -234,6 +243,9 @@ export class Fleet extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [resourceGroup] },
             );
+            clusterIdOutputs[m.name] = pulumi
+                .all([cluster.urn, args.subscriptionId])
+                .apply(([, sub]) => managedClusterId(sub, args.resourceGroupName, m.name));
             // No ordering between members: neither the spec nor the docs serialise member joins.
             const member = new resources.Resource(
                 `${name}-${m.name}-member`,
@@ -244,7 +256,7 @@ export class Fleet extends pulumi.ComponentResource {
                     resourceType: "members",
                     resourceName: m.name,
                     apiVersion: FLEET_API_VERSION,
-                    properties: cluster.id.apply((id) => fleetMemberProperties(m, id)),
+                    properties: clusterIdOutputs[m.name]!.apply((id) => fleetMemberProperties(m, id)),
                 },
                 { parent: this, dependsOn: [fleet] },
             );
@@ -252,11 +264,18 @@ export class Fleet extends pulumi.ComponentResource {
             this.members[m.name] = member;
         }
 
-        this.resourceGroupName = resourceGroup.id.apply(() => args.resourceGroupName);
-        this.fleetId = fleet.id;
-        this.fleetName = fleet.id.apply(() => args.fleetName);
+        // Ids are built from names known at preview and chained on each resource's URN (known at
+        // preview too), so consumers still wait for the resource while a first `pulumi preview`
+        // already shows concrete scopes and filters (and the policy pack can check them).
+        this.resourceGroupName = resourceGroup.urn.apply(() => args.resourceGroupName);
+        this.fleetId = pulumi
+            .all([fleet.urn, args.subscriptionId])
+            .apply(([, sub]) =>
+                fleetIdOf({ subscriptionId: sub, resourceGroup: args.resourceGroupName, fleetName: args.fleetName }),
+            );
+        this.fleetName = fleet.urn.apply(() => args.fleetName);
         this.clusterIds = pulumi.all(
-            Object.fromEntries(Object.entries(this.clusters).map(([k, c]) => [k, c.id])),
+            Object.fromEntries(Object.entries(this.clusters).map(([k, c]) => [k, clusterIdOutputs[k]!])),
         ) as pulumi.Output<Record<string, string>>;
         this.memberIds = pulumi.all(
             Object.fromEntries(Object.entries(this.members).map(([k, r]) => [k, r.id])),

@@ -15,6 +15,7 @@ interface PlanOptions {
     readonly json?: boolean;
     readonly program?: string;
     readonly policyPackConfig?: string;
+    readonly preview?: boolean;
 }
 
 /** Pack config as `pulumi preview --policy-pack-config FILE` takes it: a JSON file. */
@@ -35,7 +36,10 @@ function readPolicyConfig(file: string | undefined): Record<string, unknown> | u
 
 async function plan(opts: PlanOptions): Promise<number> {
     const config = readPolicyConfig(opts.policyPackConfig);
-    const p = await planStack(opts.stack, opts.program ? { program: opts.program } : {});
+    const p = await planStack(opts.stack, {
+        ...(opts.program ? { program: opts.program } : {}),
+        ...(opts.preview ? { preview: true } : {}),
+    });
     const violations = await evaluatePolicies(p, config ? { config } : {});
     if (opts.json) {
         process.stdout.write(`${JSON.stringify(planJson(p, violations), null, 2)}\n`);
@@ -67,6 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option("--json", "print the plan as JSON (README: plan JSON shape)")
         .option("--program <file>", "run this Pulumi TypeScript program instead of the project's")
         .option("--policy-pack-config <file>", "policy pack config (JSON), as pulumi preview --policy-pack-config")
+        .option("--preview", "plan as a first pulumi preview sees it: ids and computed outputs unknown")
         .action(async (opts: PlanOptions) => {
             code = await plan(opts);
         });
@@ -83,6 +88,15 @@ export async function main(argv: readonly string[]): Promise<number> {
             });
     }
 
+    // If the event loop drains before a command finishes, something awaited can never settle:
+    // fail loudly rather than let Node exit 0 with nothing printed.
+    const unfinished = () => {
+        process.stderr.write(
+            "fleet-gates: the command stopped before finishing (a value it waited for never resolved)\n",
+        );
+        process.exit(1);
+    };
+    process.once("beforeExit", unfinished);
     try {
         await program.parseAsync([...argv], { from: "user" });
     } catch (e) {
@@ -97,6 +111,8 @@ export async function main(argv: readonly string[]): Promise<number> {
             return 1;
         }
         throw e;
+    } finally {
+        process.off("beforeExit", unfinished);
     }
     return code;
 }

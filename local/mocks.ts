@@ -33,6 +33,11 @@ export interface MockEnvironment {
     /** Pulumi config, keys namespaced (`fleet-gates:fleet`), values as Pulumi passes them (strings). */
     readonly config: Record<string, string>;
     readonly secretKeys: readonly string[];
+    /**
+     * Plan as a first `pulumi preview` sees it: nothing exists yet, so ids and every output that is
+     * not an input are unknown.
+     */
+    readonly preview?: boolean;
 }
 
 /** Made-up identities for offline runs; a stack may override them with `azure-native:subscriptionId` / `azure-native:tenantId`. */
@@ -44,6 +49,8 @@ export const OFFLINE_DEFAULTS = {
 } as const;
 
 export const SECRET_PLACEHOLDER = "[secret]";
+/** How a plan shows a value known only after deployment. */
+export const UNKNOWN_PLACEHOLDER = "[unknown]";
 
 /** A GUID derived from its inputs, so mock ids and principal ids are stable across runs. */
 export function stableGuid(...parts: string[]): string {
@@ -217,6 +224,24 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
     }
 }
 
+/**
+ * What a preview returns for a new resource: its inputs, and every output the provider would compute
+ * (present in `computed` but not in `inputs`) unknown, in Pulumi's wire form for unknowns.
+ */
+export function unknownComputed(inputs: Inputs, computed: Inputs): Inputs {
+    const out: Inputs = { ...inputs };
+    for (const [k, v] of Object.entries(computed)) {
+        const given = inputs[k];
+        if (given === undefined) out[k] = pulumi.runtime.unknownValue;
+        else if (isPlainObject(given) && isPlainObject(v)) out[k] = unknownComputed(given, v);
+    }
+    return out;
+}
+
+function isPlainObject(v: unknown): v is Inputs {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<string, unknown> {
     switch (token) {
         case "azure-native:eventgrid:getSystemTopic": {
@@ -275,12 +300,15 @@ interface MonitorLike {
     resources: Map<string, { urn: string; id: string | null; state: unknown }>;
 }
 
-/** Replaces Pulumi secret wrappers with a placeholder, so a plan never prints a secret. */
+/** Replaces Pulumi secret wrappers with a placeholder, so a plan never prints a secret; unknowns in wire form. */
 function redactSecrets(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(redactSecrets);
     if (v && typeof v === "object") {
         const o = v as Record<string, unknown>;
         if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return SECRET_PLACEHOLDER;
+        // In-process unknowns deserialize as `{ __pulumiUnknown: true }`; the engine (and so the
+        // policy analyzer) sees the wire sentinel, which `@pulumi/policy` recognises.
+        if (o.__pulumiUnknown === true && Object.keys(o).length === 1) return pulumi.runtime.unknownValue;
         return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, redactSecrets(x)]));
     }
     return v;
@@ -315,6 +343,7 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         {
             newResource: (args) => {
                 const s = synthesise(args.type, args.name, args.inputs as Inputs, env);
+                if (env.preview) return { id: undefined, state: unknownComputed(args.inputs as Inputs, s.state ?? {}) };
                 // Azure returns every resource's `name`: the last segment of its id.
                 const armName = s.id.split("/").pop() ?? args.name;
                 return { id: s.id, state: { name: armName, ...(args.inputs as Inputs), ...s.state } };
@@ -323,7 +352,7 @@ export async function runUnderMocks<T>(program: () => T | Promise<T>, env: MockE
         },
         env.project,
         env.stack,
-        false,
+        env.preview ?? false,
     );
     const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
     const records = new Map<string, Omit<PlannedResource, "id" | "outputs">>();
@@ -428,10 +457,14 @@ async function waitForRegistrations(): Promise<void> {
 /** Resolves every Output nested in `value` (program exports), redacting secrets. */
 export async function resolveOutputs(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) {
+        // `apply` never runs on an unknown value (preview), so read the Output's own state instead;
+        // `isKnown` and `promise` are what Pulumi's runtime uses internally, not in the public typings.
+        const o = value as unknown as { isKnown: Promise<boolean>; promise(withUnknowns?: boolean): Promise<unknown> };
+        if (!(await o.isKnown)) return UNKNOWN_PLACEHOLDER;
         const secret = await pulumi.isSecret(value as pulumi.Output<unknown>);
-        const inner = await new Promise<unknown>((resolve) => (value as pulumi.Output<unknown>).apply(resolve));
-        return secret ? SECRET_PLACEHOLDER : resolveOutputs(inner);
+        return secret ? SECRET_PLACEHOLDER : resolveOutputs(await o.promise(true));
     }
+    if (value === pulumi.runtime.unknownValue) return UNKNOWN_PLACEHOLDER;
     if (value instanceof Promise) return resolveOutputs(await value);
     if (Array.isArray(value)) return Promise.all(value.map(resolveOutputs));
     if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {

@@ -43,6 +43,8 @@ export interface PlanOptions {
     readonly dir?: string;
     /** Any Pulumi TypeScript program to run instead of the project's; its exports become the outputs. */
     readonly program?: string;
+    /** Plan as a first `pulumi preview` sees it (ids and computed outputs unknown). */
+    readonly preview?: boolean;
 }
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -76,7 +78,7 @@ async function runProgramFile(file: string): Promise<Record<string, unknown>> {
 /** Runs the stack's program under mocks. Throws `ConfigError`/`StackFileError` with the reason. */
 export async function planStack(stack: string, opts: PlanOptions = {}): Promise<Plan> {
     const stackFile = loadStackFile(stack, opts.dir ?? PROJECT_ROOT);
-    const env = mockEnvironment(stackFile);
+    const env = { ...mockEnvironment(stackFile), preview: opts.preview ?? false };
     const run = await runUnderMocks(() => (opts.program ? runProgramFile(opts.program) : runProjectProgram()), env);
     const outputs = (await resolveOutputs(run.result)) as Record<string, unknown>;
     return { stack, stackFile, resources: run.resources, outputs };

@@ -37,6 +37,7 @@ const green: FleetMemberSpec = {
 function args(overrides: Partial<FleetArgs> = {}): FleetArgs {
     return {
         environment: "dev",
+        subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
         location: "westeurope",
         resourceGroupName: "rg-fleet-dev",
         fleetName: "flt-dev",

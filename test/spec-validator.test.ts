@@ -128,6 +128,7 @@ describe("payloads the components generate", () => {
         const run = await runUnderMocks(() => {
             const fleet = new Fleet("dev", {
                 environment: "dev",
+                subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
                 location: "westeurope",
                 resourceGroupName: "rg-fleet-dev",
                 fleetName: "flt-dev",

@@ -144,6 +144,7 @@ describe("UpdateStrategy component under mocks", () => {
         const { byName } = await plan(() => {
             const fleet = new Fleet("dev", {
                 environment: "dev",
+                subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
                 location: "westeurope",
                 resourceGroupName: "rg-fleet-dev",
                 fleetName: "flt-dev",
