@@ -4,7 +4,16 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
     {
-        ignores: ["node_modules/", "bin/", "**/dist/", "coverage/", "**/*.mjs", "**/*.js", "vitest.config.mts"],
+        ignores: [
+            "node_modules/",
+            "bin/",
+            "**/dist/",
+            "coverage/",
+            "**/*.mjs",
+            "**/*.js",
+            "**/*.cjs",
+            "vitest.config.mts",
+        ],
     },
     ...tseslint.configs.recommended,
     {

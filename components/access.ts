@@ -4,11 +4,16 @@
  * the AKSResources system topic. That topic emits subscription-wide events, so subscribing is
  * granted with Reader on the whole subscription: nobody learns about clusters they cannot read.
  */
-import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
-import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../core/roles";
+import {
+    APPROVER_ROLE_ACTIONS,
+    BUILTIN_ROLES,
+    deterministicGuid,
+    roleAssignmentGuid,
+    roleDefinitionId,
+} from "../core/roles";
 
 export interface AccessArgs {
     /** Environment name, used in group and role names: letters, digits and `-`. */
@@ -53,16 +58,17 @@ export function accessGroupNames(
     return { approvers, subscribers };
 }
 
-/** A GUID derived from its parts (role definition and assignment names must be GUIDs). */
-function guidOf(...parts: string[]): string {
-    const h = crypto.createHash("sha256").update(parts.join("\u0000").toLowerCase()).digest("hex");
-    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
 /** Deterministic GUID of the approvers' custom role for a fleet. */
 export function approverRoleGuid(fleetId: string): string {
-    return guidOf(fleetId, "fleet-gates-approver");
+    return deterministicGuid(fleetId, "fleet-gates-approver");
+}
+
+/**
+ * Stands in for a group in its role assignment names: its display name, unique in the tenant
+ * (`preventDuplicateNames`) and known at preview, unlike the object id.
+ */
+export function groupPrincipalKey(displayName: string): string {
+    return `group:${displayName}`;
 }
 
 export class Access extends pulumi.ComponentResource {
@@ -123,11 +129,20 @@ export class Access extends pulumi.ComponentResource {
             parent,
         );
 
+        // `<scope>/providers/Microsoft.Authorization/roleDefinitions/<guid>` with the subscription as scope,
+        // built from known values (chained on the URN, so consumers still wait for the role): the approvers'
+        // assignment is then checkable at a first preview.
+        const approverRoleDefinitionId = pulumi
+            .all([approverRole.urn, args.subscriptionId, args.fleetId])
+            .apply(([, sub, fleetId]) => roleDefinitionId(sub, approverRoleGuid(fleetId)));
+
+        // Names and scopes are known at preview (see `roleAssignmentGuid`); group object ids are not.
         const assign = (
             key: string,
             role: pulumi.Input<string>,
             scope: pulumi.Input<string>,
             principal: azuread.Group,
+            displayName: string,
             deps: pulumi.Resource[] = [],
         ) =>
             new authorization.RoleAssignment(
@@ -138,26 +153,27 @@ export class Access extends pulumi.ComponentResource {
                     principalType: "Group",
                     roleDefinitionId: role,
                     roleAssignmentName: pulumi
-                        .all([scope, role, principal.objectId])
-                        .apply(([s, r, p]) => guidOf(s, r, p)),
+                        .all([scope, role])
+                        .apply(([s, r]) => roleAssignmentGuid(s, r, groupPrincipalKey(displayName), key)),
                 },
-                { parent: this, dependsOn: deps },
+                { parent: this, dependsOn: deps, deleteBeforeReplace: true },
             );
         const builtin = (guid: string) =>
             pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
 
-        assign("approvers-gates", approverRole.id, args.fleetId, approvers, [approverRole]);
+        assign("approvers-gates", approverRoleDefinitionId, args.fleetId, approvers, names.approvers, [approverRole]);
         assign(
             "subscribers-notifications",
             builtin(BUILTIN_ROLES.resourceNotificationsSubscriber),
             subscriptionScope,
             subscribers,
+            names.subscribers,
         );
-        assign("subscribers-reader", builtin(BUILTIN_ROLES.reader), subscriptionScope, subscribers);
+        assign("subscribers-reader", builtin(BUILTIN_ROLES.reader), subscriptionScope, subscribers, names.subscribers);
 
         this.approversGroupId = approvers.objectId;
         this.subscribersGroupId = subscribers.objectId;
-        this.approverRoleDefinitionId = approverRole.id;
+        this.approverRoleDefinitionId = approverRoleDefinitionId;
         this.registerOutputs({
             approversGroupId: this.approversGroupId,
             subscribersGroupId: this.subscribersGroupId,

@@ -275,7 +275,7 @@ export class Fleet extends pulumi.ComponentResource {
             );
         this.fleetName = fleet.urn.apply(() => args.fleetName);
         this.clusterIds = pulumi.all(
-            Object.fromEntries(Object.entries(this.clusters).map(([k, c]) => [k, clusterIdOutputs[k]!])),
+            Object.fromEntries(Object.keys(this.clusters).map((k) => [k, clusterIdOutputs[k]!])),
         ) as pulumi.Output<Record<string, string>>;
         this.memberIds = pulumi.all(
             Object.fromEntries(Object.entries(this.members).map(([k, r]) => [k, r.id])),

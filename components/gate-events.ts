@@ -10,7 +10,7 @@ import * as eventgrid from "@pulumi/azure-native/eventgrid";
 import * as storage from "@pulumi/azure-native/storage";
 import { eq, isType, parseArmId } from "../core/arm-id";
 import { compileLifecycleFilter, compileRuleFilter, type EventSubscriptionFilter } from "../core/event-filter";
-import { BUILTIN_ROLES, roleDefinitionId } from "../core/roles";
+import { BUILTIN_ROLES, roleAssignmentGuid, roleDefinitionId } from "../core/roles";
 import type { ApprovalRule } from "../core/rules";
 
 export const AKS_RESOURCES_TOPIC_TYPE = "Microsoft.ResourceNotifications.AKSResources";
@@ -109,6 +109,19 @@ export function deadLetterContainerName(componentName: string): string {
         .replace(/^-+/, "");
     const trimmed = base.slice(0, 63).replace(/-+$/, "");
     return trimmed.length >= 3 ? trimmed : `${trimmed}-dl`.replace(/^-/, "");
+}
+
+/** The ARM id of a blob container of a storage account. */
+export function deadLetterContainerId(storageAccountId: string, containerName: string): string {
+    return `${storageAccountId}/blobServices/default/containers/${containerName}`;
+}
+
+/**
+ * Stands in for the AKSResources topic's identity in role assignment names: a subscription has one
+ * such topic, created here or adopted, so the subscription names it, and is known at preview.
+ */
+export function topicPrincipalKey(subscriptionId: string): string {
+    return `systemTopic:${AKS_RESOURCES_TOPIC_TYPE}:/subscriptions/${subscriptionId}`;
 }
 
 export interface StorageAccountRef {
@@ -250,30 +263,45 @@ export class GateEvents extends pulumi.ComponentResource {
         const account = pulumi
             .all([args.deadLetterStorageAccountId, args.deadLetterStorageAccountName])
             .apply(([id, n]) => storageAccountRef(id, n));
+        const containerName = deadLetterContainerName(name);
         const container = new storage.BlobContainer(
             `${name}-deadletter`,
             {
                 resourceGroupName: account.resourceGroup,
                 accountName: account.accountName,
-                containerName: deadLetterContainerName(name),
+                containerName,
                 publicAccess: storage.PublicAccess.None,
             },
             { parent: this },
         );
-        this.deadLetterContainerName = container.name;
+        // Known at preview (the subscriptions' dead-letter destination shows it), chained on the container.
+        this.deadLetterContainerName = container.urn.apply(() => containerName);
+        // The container's id from known names, chained on its URN (as `Fleet` does): the writer's scope is
+        // then known at a first preview and the policy pack can check it.
+        const containerId = pulumi
+            .all([container.urn, args.deadLetterStorageAccountId, account])
+            .apply(([, accountId]) => deadLetterContainerId(accountId, containerName));
 
         // The topic's identity writes dead letters: Storage Blob Data Contributor on the container only.
+        const writerRole = pulumi
+            .output(args.subscriptionId)
+            .apply((sub) => roleDefinitionId(sub, BUILTIN_ROLES.storageBlobDataContributor));
         const deadLetterWriter = new authorization.RoleAssignment(
             `${name}-deadletter-writer`,
             {
                 principalId: this.topicPrincipalId,
                 principalType: "ServicePrincipal",
-                roleDefinitionId: pulumi
-                    .output(args.subscriptionId)
-                    .apply((sub) => roleDefinitionId(sub, BUILTIN_ROLES.storageBlobDataContributor)),
-                scope: container.id,
+                roleDefinitionId: writerRole,
+                scope: containerId,
+                // The subscription's one AKSResources topic stands in for its identity, whose principal id
+                // is unknown until a created topic exists (see `roleAssignmentGuid`).
+                roleAssignmentName: pulumi
+                    .all([containerId, writerRole, args.subscriptionId])
+                    .apply(([scope, role, sub]) =>
+                        roleAssignmentGuid(scope, role, topicPrincipalKey(sub), "deadletter-writer"),
+                    ),
             },
-            { parent: this },
+            { parent: this, deleteBeforeReplace: true },
         );
 
         const eventFunction = pulumi
@@ -311,7 +339,7 @@ export class GateEvents extends pulumi.ComponentResource {
                         deadLetterDestination: {
                             endpointType: "StorageBlob",
                             resourceId: args.deadLetterStorageAccountId,
-                            blobContainerName: container.name,
+                            blobContainerName: this.deadLetterContainerName,
                         },
                     },
                 },

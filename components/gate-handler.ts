@@ -11,7 +11,14 @@ import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
-import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleDefinitionId } from "../core/roles";
+import { formatArmId } from "../core/arm-id";
+import {
+    BUILTIN_ROLES,
+    deterministicGuid,
+    HANDLER_CUSTOM_ROLE_ACTIONS,
+    roleAssignmentGuid,
+    roleDefinitionId,
+} from "../core/roles";
 import {
     buildHandlerPackage,
     GATE_EVENT_FUNCTION,
@@ -162,12 +169,7 @@ export function functionAppName(environment: string, seed: string): string {
     return `func-fleet-gates-${environment}-${hex(seed, 6)}`;
 }
 
-/** A GUID derived from its parts (role assignment and definition names must be GUIDs). */
-export function deterministicGuid(...parts: string[]): string {
-    const h = crypto.createHash("sha256").update(parts.join("\u0000").toLowerCase()).digest("hex");
-    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
+export { deterministicGuid };
 
 export interface AppSettingInputs {
     readonly storageAccountName: pulumi.Input<string>;
@@ -179,6 +181,13 @@ export interface AppSettingInputs {
     readonly sweepMinutes: number;
     readonly escalateAfterMinutes: number;
     readonly notifyWebhookUrl?: pulumi.Input<string>;
+    /** Region of the app: its Azure Monitor metrics endpoint serves the `metric` checks. */
+    readonly location: pulumi.Input<string>;
+}
+
+/** The regional Azure Monitor metrics (data plane) endpoint, e.g. `https://westeurope.metrics.monitor.azure.com`. */
+export function metricsEndpoint(location: string): string {
+    return `https://${location.toLowerCase().replace(/\s+/g, "")}.metrics.monitor.azure.com`;
 }
 
 /**
@@ -202,6 +211,7 @@ export function handlerAppSettings(s: AppSettingInputs): { name: string; value: 
         { name: "APPROVAL_RULES", value: s.rulesJson },
         { name: "SWEEP_SCHEDULE", value: sweepSchedule(s.sweepMinutes) },
         { name: "ESCALATE_AFTER_MINUTES", value: String(s.escalateAfterMinutes) },
+        { name: "METRICS_ENDPOINT", value: pulumi.output(s.location).apply(metricsEndpoint) },
     ];
     if (s.notifyWebhookUrl !== undefined) {
         settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
@@ -242,6 +252,26 @@ export class GateHandler extends pulumi.ComponentResource {
         const tags = args.tags;
         const parent = { parent: this };
         const seed = pulumi.interpolate`${args.subscriptionId}/${rg}/${name}`;
+        const accountName = seed.apply((s) => storageAccountName(env, s));
+        const appName = seed.apply((s) => functionAppName(env, s));
+        const identityName = `id-fleet-gates-${env}`;
+        const insightsName = `appi-fleet-gates-${env}`;
+        /**
+         * The ARM id of a resource created here, from names known at preview and chained on its URN (known
+         * at preview too), as `Fleet` does: consumers still wait for the resource, and a first preview
+         * already shows the role assignment scopes, so the policy pack can check them.
+         */
+        const idOf = (
+            resource: pulumi.Resource,
+            provider: string,
+            type: string,
+            resourceName: pulumi.Input<string>,
+        ): pulumi.Output<string> =>
+            pulumi
+                .all([resource.urn, args.subscriptionId, rg, resourceName])
+                .apply(([, sub, group, n]) =>
+                    formatArmId({ subscriptionId: sub, resourceGroup: group, provider, segments: [[type, n]] }),
+                );
 
         // Storage: identity-only access, private, TLS 1.2, HTTPS.
         const account = new storage.StorageAccount(
@@ -249,7 +279,7 @@ export class GateHandler extends pulumi.ComponentResource {
             {
                 resourceGroupName: rg,
                 location,
-                accountName: seed.apply((s) => storageAccountName(env, s)),
+                accountName,
                 kind: "StorageV2",
                 sku: { name: "Standard_LRS" },
                 allowSharedKeyAccess: false,
@@ -277,7 +307,7 @@ export class GateHandler extends pulumi.ComponentResource {
             {
                 resourceGroupName: rg,
                 location,
-                resourceName: `id-fleet-gates-${env}`,
+                resourceName: identityName,
                 tags,
             },
             parent,
@@ -300,7 +330,7 @@ export class GateHandler extends pulumi.ComponentResource {
             {
                 resourceGroupName: rg,
                 location,
-                resourceName: `appi-fleet-gates-${env}`,
+                resourceName: insightsName,
                 kind: "web",
                 applicationType: "web",
                 workspaceResourceId: workspace.id,
@@ -330,7 +360,7 @@ export class GateHandler extends pulumi.ComponentResource {
             {
                 resourceGroupName: rg,
                 location,
-                name: seed.apply((s) => functionAppName(env, s)),
+                name: appName,
                 kind: "functionapp,linux",
                 serverFarmId: plan.id,
                 httpsOnly: true,
@@ -378,6 +408,7 @@ export class GateHandler extends pulumi.ComponentResource {
                         subscriptionId: args.subscriptionId,
                         rulesJson: args.rulesJson,
                         sweepMinutes: args.sweepMinutes,
+                        location: args.location,
                         escalateAfterMinutes: args.escalateAfterMinutes,
                         notifyWebhookUrl: args.notifyWebhookUrl,
                     }).map((x) => [x.name, x.value]),
@@ -406,7 +437,13 @@ export class GateHandler extends pulumi.ComponentResource {
             parent,
         );
 
-        // Role assignments of the handler identity (DESIGN.md, RBAC model).
+        const accountId = idOf(account, "Microsoft.Storage", "storageAccounts", accountName);
+        const insightsId = idOf(insights, "Microsoft.Insights", "components", insightsName);
+        // Stands in for the principal in assignment names: the principal id is unknown until the identity exists.
+        const identityId = idOf(identity, "Microsoft.ManagedIdentity", "userAssignedIdentities", identityName);
+
+        // Role assignments of the handler identity (DESIGN.md, RBAC model). Names and scopes are known at
+        // preview (see `roleAssignmentGuid`); the principal id is not, and is not part of the name.
         const assign = (
             key: string,
             role: pulumi.Input<string>,
@@ -421,10 +458,10 @@ export class GateHandler extends pulumi.ComponentResource {
                     principalType: "ServicePrincipal",
                     roleDefinitionId: role,
                     roleAssignmentName: pulumi
-                        .all([scope, role, identity.principalId])
-                        .apply(([s, r, p]) => deterministicGuid(s, r, p)),
+                        .all([scope, role, identityId])
+                        .apply(([s, r, principalKey]) => roleAssignmentGuid(s, r, principalKey, key)),
                 },
-                { parent: this, dependsOn: deps },
+                { parent: this, dependsOn: deps, deleteBeforeReplace: true },
             );
         const builtin = (guid: string) =>
             pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
@@ -456,7 +493,12 @@ export class GateHandler extends pulumi.ComponentResource {
                 },
                 parent,
             );
-            assign("fleet-gates", definition.id, args.fleetId, [definition]);
+            // `<scope>/providers/Microsoft.Authorization/roleDefinitions/<guid>` with the subscription as scope:
+            // the form assignments take, built from known values so the assignment is checkable at preview.
+            const definitionId = pulumi
+                .all([definition.urn, args.subscriptionId, definitionGuid])
+                .apply(([, sub, guid]) => roleDefinitionId(sub, guid));
+            assign("fleet-gates", definitionId, args.fleetId, [definition]);
         } else {
             assign("fleet-manager", builtin(BUILTIN_ROLES.fleetManagerContributor), args.fleetId);
         }
@@ -474,9 +516,9 @@ export class GateHandler extends pulumi.ComponentResource {
         }
 
         const storageAssignments = HANDLER_STORAGE_ROLES.map(({ key, role }) =>
-            assign(`storage-${key}`, builtin(role), account.id),
+            assign(`storage-${key}`, builtin(role), accountId),
         );
-        assign("insights-publisher", builtin(BUILTIN_ROLES.monitoringMetricsPublisher), insights.id);
+        assign("insights-publisher", builtin(BUILTIN_ROLES.monitoringMetricsPublisher), insightsId);
 
         // Code: built now from the working tree, published with OneDeploy once the app identity can
         // write its deployment container and basic publishing is off.
@@ -508,12 +550,15 @@ export class GateHandler extends pulumi.ComponentResource {
 
         this.functionAppName = app.name;
         this.functionAppId = app.id;
-        this.eventFunctionId = pulumi.interpolate`${app.id}/functions/${GATE_EVENT_FUNCTION}`;
+        // Built from names like the scopes above: a first preview shows every subscription's destination.
+        this.eventFunctionId = idOf(app, "Microsoft.Web", "sites", appName).apply(
+            (id) => `${id}/functions/${GATE_EVENT_FUNCTION}`,
+        );
         this.principalId = identity.principalId;
         this.clientId = identity.clientId;
         this.identityId = identity.id;
-        this.storageAccountId = account.id;
-        this.storageAccountName = account.name;
+        this.storageAccountId = accountId;
+        this.storageAccountName = pulumi.all([account.urn, accountName]).apply(([, n]) => n);
         this.registerOutputs({
             functionAppName: this.functionAppName,
             functionAppId: this.functionAppId,

@@ -3,6 +3,8 @@
  * Components assign them; the policy pack checks them; both read them here.
  */
 
+import { createHash } from "node:crypto";
+
 export const BUILTIN_ROLES = {
     /** `Microsoft.ContainerService/fleets/*`: approves gates at fleet scope. */
     fleetManagerContributor: "63bb64ad-9799-4770-b5c3-24ed299a07bf",
@@ -57,4 +59,39 @@ export function roleDefinitionId(subscriptionId: string, roleGuid: string): stri
 export function roleGuidOf(roleDefinitionIdValue: string): string | undefined {
     const m = /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/i.exec(roleDefinitionIdValue);
     return m?.[1]?.toLowerCase();
+}
+
+/**
+ * A GUID derived from its parts (SHA-256, version nibble 5, RFC 4122 variant). Parts compare
+ * case-insensitively, as ARM ids do. Role definition and role assignment names must be GUIDs.
+ */
+export function deterministicGuid(...parts: string[]): string {
+    const h = createHash("sha256").update(parts.join("\u0000").toLowerCase()).digest("hex");
+    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * The `roleAssignmentName` of an assignment: a GUID of its scope, its role definition id, a stand-in
+ * for its principal and its key within the component. All four are known before anything is deployed,
+ * so a first `pulumi preview` shows the name and the policy pack can check the assignment; none of them
+ * is the principal id, which stays unknown until the identity exists.
+ *
+ * - `principalKey` names the principal by something stable and known at preview (a user-assigned
+ *   identity's ARM id, a group's display name): two stacks granting the same role at the same scope
+ *   (Reader on a shared subscription) then get different names instead of fighting over one.
+ * - `assignmentKey` is the assignment's logical key in its component (`reader-<member>`, not an index),
+ *   so reordering members or rules renames nothing.
+ *
+ * The principal id is not part of the name, so a replaced principal keeps the name: assign with
+ * `deleteBeforeReplace` (Azure refuses to move an assignment to another principal, and refuses a second
+ * assignment of the same role, scope and principal under a new name).
+ */
+export function roleAssignmentGuid(
+    scope: string,
+    roleDefinitionIdValue: string,
+    principalKey: string,
+    assignmentKey: string,
+): string {
+    return deterministicGuid("role-assignment", scope, roleDefinitionIdValue, principalKey, assignmentKey);
 }

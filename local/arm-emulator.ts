@@ -1575,7 +1575,8 @@ function selfSignedCertificate(): { key: string; cert: string } {
     const ecdsaWithSha256 = seq(oid("1.2.840.10045.4.3.2"));
     const name = seq(der(0x31, seq(oid("2.5.4.3"), der(0x0c, Buffer.from("fleet-gates arm-emulator", "utf8")))));
     const serial = randomBytes(12);
-    serial[0] = serial[0]! & 0x7f;
+    // A positive DER INTEGER with no leading zero byte (a zero top byte before one < 0x80 is illegal padding).
+    serial[0] = (serial[0]! & 0x7f) | 0x40;
     const now = Date.now();
     const subjectAltName = seq(
         oid("2.5.29.17"),

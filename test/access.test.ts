@@ -1,6 +1,14 @@
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Access, AccessArgs, accessGroupNames, approverRoleGuid } from "../components/access";
-import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, PRIVILEGED_ROLES, roleDefinitionId, roleGuidOf } from "../core/roles";
+import {
+    APPROVER_ROLE_ACTIONS,
+    BUILTIN_ROLES,
+    PRIVILEGED_ROLES,
+    roleAssignmentGuid,
+    roleDefinitionId,
+    roleGuidOf,
+} from "../core/roles";
 import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks } from "../local/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
@@ -103,6 +111,27 @@ describe("Access under mocks", () => {
                 /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
             );
         }
+        // Names from values known at preview: scope, role, the group's display name and the logical key.
+        const nameOf = (n: string) => named(rs, n).inputs.roleAssignmentName;
+        expect(nameOf("access-approvers-gates")).toBe(
+            roleAssignmentGuid(FLEET_ID, role.id!, "group:fleet-gates-dev-approvers", "approvers-gates"),
+        );
+        expect(nameOf("access-subscribers-notifications")).toBe(
+            roleAssignmentGuid(
+                `/subscriptions/${SUB}`,
+                roleDefinitionId(SUB, BUILTIN_ROLES.resourceNotificationsSubscriber),
+                "group:fleet-gates-dev-subscribers",
+                "subscribers-notifications",
+            ),
+        );
+        expect(nameOf("access-subscribers-reader")).toBe(
+            roleAssignmentGuid(
+                `/subscriptions/${SUB}`,
+                roleDefinitionId(SUB, BUILTIN_ROLES.reader),
+                "group:fleet-gates-dev-subscribers",
+                "subscribers-reader",
+            ),
+        );
         expect(new Set(assignments.map((a) => a.inputs.roleAssignmentName)).size).toBe(3);
         expect(named(rs, "access-approvers-gates").dependencies).toContain(role.urn);
     });
@@ -114,6 +143,43 @@ describe("Access under mocks", () => {
             approversGroupId: named(rs, "access-approvers").outputs.objectId,
             subscribersGroupId: named(rs, "access-subscribers").outputs.objectId,
             approverRoleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${approverRoleGuid(FLEET_ID)}`,
+        });
+    });
+
+    it("names the subscription-scoped assignments per group, so two environments in one subscription do not collide", async () => {
+        const names = async (environment: string) =>
+            (await plan({ environment }))
+                .filter((r) => r.type === "azure-native:authorization:RoleAssignment")
+                .map((r) => r.inputs.roleAssignmentName as string);
+        const dev = await names("dev");
+        const prod = await names("prod");
+        expect(dev).toHaveLength(3);
+        expect(prod).toHaveLength(3);
+        for (const n of prod) expect(dev).not.toContain(n);
+        expect(await names("dev")).toEqual(dev);
+    });
+
+    it("replaces role assignments delete-first: their names do not change with the group's object id", async () => {
+        const deleteFirst = new Map<string, boolean | undefined>();
+        await runUnderMocks(() => {
+            new Access(
+                "access",
+                { environment: "dev", subscriptionId: SUB, fleetId: FLEET_ID },
+                {
+                    transformations: [
+                        (t) => {
+                            if (t.type === "azure-native:authorization:RoleAssignment")
+                                deleteFirst.set(t.name, (t.opts as pulumi.CustomResourceOptions).deleteBeforeReplace);
+                            return undefined;
+                        },
+                    ],
+                },
+            );
+        }, ENV);
+        expect(Object.fromEntries(deleteFirst)).toEqual({
+            "access-approvers-gates": true,
+            "access-subscribers-notifications": true,
+            "access-subscribers-reader": true,
         });
     });
 

@@ -13,7 +13,7 @@ import {
     subscriptionNameFor,
 } from "../components/gate-events";
 import { compileLifecycleFilter, compileRuleFilter } from "../core/event-filter";
-import { BUILTIN_ROLES } from "../core/roles";
+import { BUILTIN_ROLES, roleAssignmentGuid } from "../core/roles";
 import type { ApprovalRule } from "../core/rules";
 import { type PlannedResource, OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, stableGuid } from "../local/mocks";
 
@@ -25,6 +25,13 @@ const EVENT_FN = `${SITE}/functions/gateEvent`;
 const LIFECYCLE_FN = `${SITE}/functions/gateLifecycle`;
 const ACCOUNT = `/subscriptions/${SUB}/resourceGroups/rg-handler/providers/Microsoft.Storage/storageAccounts/stgatesdev`;
 const CONTAINER = `${ACCOUNT}/blobServices/default/containers/gate-events-deadletter`;
+/** The dead-letter writer's name: container, role, the subscription's AKSResources topic, logical key. */
+const WRITER_NAME = roleAssignmentGuid(
+    CONTAINER,
+    `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${BUILTIN_ROLES.storageBlobDataContributor}`,
+    `systemTopic:Microsoft.ResourceNotifications.AKSResources:/subscriptions/${SUB}`,
+    "deadletter-writer",
+);
 
 const T = {
     component: "fleet-gates:events:GateEvents",
@@ -120,8 +127,38 @@ describe("GateEvents (created topic)", async () => {
             principalType: "ServicePrincipal",
             roleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${BUILTIN_ROLES.storageBlobDataContributor}`,
             scope: CONTAINER,
+            roleAssignmentName: WRITER_NAME,
         });
         expect(role.dependencies).toEqual(expect.arrayContaining([topic.urn, container.urn]));
+    });
+
+    it("replaces the writer delete-first: its name does not change with the topic's principal", async () => {
+        let deleteFirst: boolean | undefined;
+        await runUnderMocks(() => {
+            new GateEvents(
+                "gate-events",
+                {
+                    resourceGroupName: "rg-events",
+                    subscriptionId: SUB,
+                    fleetId: FLEET,
+                    rules: RULES,
+                    eventFunctionResourceId: EVENT_FN,
+                    lifecycleFunctionResourceId: LIFECYCLE_FN,
+                    deadLetterStorageAccountId: ACCOUNT,
+                    deadLetterStorageAccountName: "stgatesdev",
+                },
+                {
+                    transformations: [
+                        (t) => {
+                            if (t.type === T.role)
+                                deleteFirst = (t.opts as pulumi.CustomResourceOptions).deleteBeforeReplace;
+                            return undefined;
+                        },
+                    ],
+                },
+            );
+        }, ENV);
+        expect(deleteFirst).toBe(true);
     });
 
     it("creates one subscription per rule plus the lifecycle subscription, named by rule", () => {
@@ -279,6 +316,8 @@ describe("GateEvents: adopting an existing topic", async () => {
 
     it("grants the existing topic's identity on the dead-letter container", () => {
         expect(one(resources, T.role).inputs.principalId).toBe(principal);
+        // The subscription's one AKSResources topic names the assignment, adopted or created.
+        expect(one(resources, T.role).inputs.roleAssignmentName).toBe(WRITER_NAME);
     });
 
     it("reports the adopted topic", () => {

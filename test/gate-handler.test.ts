@@ -20,6 +20,7 @@ import {
     BUILTIN_ROLES,
     HANDLER_CUSTOM_ROLE_ACTIONS,
     PRIVILEGED_ROLES,
+    roleAssignmentGuid,
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
@@ -137,10 +138,25 @@ describe("GateHandler under mocks", () => {
                 roleDefinitionId(SUB, roleGuidOf(a.inputs.roleDefinitionId as string)!),
             );
             expect(PRIVILEGED_ROLES).not.toContain(roleGuidOf(a.inputs.roleDefinitionId as string));
+            // Known at preview: scope, role, the identity's id (not its principal id) and the logical key.
             expect(a.inputs.roleAssignmentName).toBe(
-                deterministicGuid(a.inputs.scope as string, a.inputs.roleDefinitionId as string, principal),
+                roleAssignmentGuid(
+                    a.inputs.scope as string,
+                    a.inputs.roleDefinitionId as string,
+                    identity.id!,
+                    a.name.slice("handler-".length),
+                ),
             );
         }
+        expect(assignments.map((a) => a.name).sort()).toEqual(
+            [
+                "handler-fleet-manager",
+                ...MEMBERS.flatMap((m) => [`handler-reader-${m}`, `handler-monitoring-reader-${m}`]),
+                "handler-storage-blob-data-owner",
+                "handler-storage-table-data-contributor",
+                "handler-insights-publisher",
+            ].sort(),
+        );
         expect(new Set(assignments.map((a) => a.inputs.roleAssignmentName)).size).toBe(assignments.length);
         // No queue role: the app has no queue or blob triggers (see HANDLER_STORAGE_ROLES).
         expect(got.some((g) => g.role === BUILTIN_ROLES.storageQueueDataContributor)).toBe(false);
@@ -297,11 +313,33 @@ describe("GateHandler variants", () => {
         );
         expect(fleetAssignments).toHaveLength(1);
         expect(fleetAssignments[0]!.inputs.roleDefinitionId).toBe(definition.id);
+        const identity = one(rs, "azure-native:managedidentity:UserAssignedIdentity");
+        expect(fleetAssignments[0]!.name).toBe("handler-fleet-gates");
+        expect(fleetAssignments[0]!.inputs.roleAssignmentName).toBe(
+            roleAssignmentGuid(FLEET_ID, definition.id!, identity.id!, "fleet-gates"),
+        );
         expect(fleetAssignments[0]!.dependencies).toContain(definition.urn);
         const guids = byType(rs, "azure-native:authorization:RoleAssignment").map((a) =>
             roleGuidOf(a.inputs.roleDefinitionId as string),
         );
         expect(guids).not.toContain(BUILTIN_ROLES.fleetManagerContributor);
+    });
+
+    it("replaces role assignments delete-first: their names do not change with the principal", async () => {
+        const deleteFirst = new Map<string, boolean | undefined>();
+        await runUnderMocks(() => {
+            new GateHandler("handler", baseArgs({ roleScope: "custom-role" }), {
+                transformations: [
+                    (t) => {
+                        if (t.type === "azure-native:authorization:RoleAssignment")
+                            deleteFirst.set(t.name, (t.opts as pulumi.CustomResourceOptions).deleteBeforeReplace);
+                        return undefined;
+                    },
+                ],
+            });
+        }, ENV);
+        expect(deleteFirst.size).toBe(4 + 2 * MEMBERS.length);
+        for (const [n, v] of deleteFirst) expect(v, n).toBe(true);
     });
 
     it("member-keyed assignment names and inputs do not change when members are reordered", async () => {
@@ -342,6 +380,7 @@ describe("GateHandler variants", () => {
             APPROVAL_RULES: JSON.stringify([{ name: "sales-check" }]),
             SWEEP_SCHEDULE: "0 */5 * * * *",
             ESCALATE_AFTER_MINUTES: "240",
+            METRICS_ENDPOINT: "https://westeurope.metrics.monitor.azure.com",
         });
         for (const deprecated of FLEX_DEPRECATED_APP_SETTINGS) expect(settingsOf(rs)).not.toHaveProperty(deprecated);
     });
@@ -356,6 +395,7 @@ describe("GateHandler variants", () => {
             rulesJson: "[]",
             sweepMinutes: 5,
             escalateAfterMinutes: 60,
+            location: "westeurope",
         };
         const without = handlerAppSettings(base);
         const withHook = handlerAppSettings({ ...base, notifyWebhookUrl: WEBHOOK });

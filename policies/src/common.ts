@@ -259,11 +259,15 @@ function principalOf(r: PolicyResource): { key: string; label: string } | undefi
 
 function customRoleOf(r: PolicyResource): CustomRole {
     const p = r.props as Props;
-    const guid = [str(p.roleDefinitionId), str(p.name)].find((g) => g !== undefined && GUID_PATTERN.test(g));
+    // The `name` output is unknown while the role is being created (a first preview): read it only when
+    // the `roleDefinitionId` input does not give the GUID, and then only if it is known.
+    const isGuid = (g: string | undefined): g is string => g !== undefined && GUID_PATTERN.test(g);
+    const input = str(p.roleDefinitionId);
+    const guid = isGuid(input) ? input : known(() => str(p.name));
     return {
         resource: r,
-        guid: guid?.toLowerCase(),
-        roleName: str(p.roleName) ?? r.name,
+        guid: isGuid(guid) ? guid.toLowerCase() : undefined,
+        roleName: known(() => str(p.roleName)) ?? r.name,
         permissions: permissionsOf(p),
     };
 }

@@ -5,7 +5,17 @@
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { GUID_PATTERN } from "../../core/arm-id";
-import { GUID_SCHEMA_PATTERN, TYPES, azureName, isResourceType, parseScope, str, strings, type Props } from "./common";
+import {
+    GUID_SCHEMA_PATTERN,
+    TYPES,
+    azureName,
+    isResourceType,
+    known,
+    parseScope,
+    str,
+    strings,
+    type Props,
+} from "./common";
 
 export interface SubscriptionConfig {
     /** The stack's subscription; default: the provider's `subscriptionId`, else the resource's own subscription. */
@@ -42,11 +52,12 @@ export function rbacScopeProblems(
 ): string[] {
     const problems: (string | undefined)[] = [];
     if (isResourceType(type, TYPES.roleAssignment)) {
-        const subject = `role assignment "${azureName(props, "roleAssignmentName", pulumiName)}"`;
+        // Names are for the message only: one unknown at preview must not stop the check of the scope.
+        const subject = `role assignment "${known(() => azureName(props, "roleAssignmentName", pulumiName)) ?? pulumiName}"`;
         const expected = stackSubscription ?? parseScope(str(props.roleDefinitionId) ?? "").subscriptionId;
         problems.push(scopeProblem(subject, "scope", str(props.scope) ?? "", expected));
     } else if (isResourceType(type, TYPES.roleDefinition)) {
-        const subject = `custom role "${azureName(props, "roleName", pulumiName)}"`;
+        const subject = `custom role "${known(() => azureName(props, "roleName", pulumiName)) ?? pulumiName}"`;
         const scope = str(props.scope) ?? "";
         const expected = stackSubscription ?? parseScope(scope).subscriptionId;
         problems.push(scopeProblem(subject, "scope", scope, expected));

@@ -7,6 +7,7 @@ import {
     SUB,
     T,
     compliantStack,
+    evaluate,
     mutate,
     urnOf,
     violation,
@@ -176,6 +177,17 @@ describe(POLICY, () => {
         expect((await violationsOf(POLICY, widened)).map((v) => v.message)).toEqual([
             expect.stringContaining(
                 'role assignment "handler-gates" grants custom role "fleet-gates-handler" at subscription scope',
+            ),
+        ]);
+        // A first preview: the role's `name` output is unknown; its `roleDefinitionId` input still links it.
+        const preview = mutate(widened, "handler-role", (i) => {
+            i.name = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+        });
+        expect(await evaluate(preview)).toEqual([
+            violation(
+                POLICY,
+                urnOf(T.assignment, "handler-gates"),
+                expect.stringContaining('custom role "fleet-gates-handler"'),
             ),
         ]);
     });

@@ -26,6 +26,20 @@ describe(POLICY, () => {
         ]);
     });
 
+    it("checks the scope while the assignment's name is unknown (preview), naming it by its Pulumi name", async () => {
+        const stack = mutate(compliantStack(), "subscribers-reader", (i) => {
+            i.roleAssignmentName = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+            i.scope = "/providers/Microsoft.Management/managementGroups/mg-platform";
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                READER,
+                `role assignment "subscribers-reader": scope "/providers/Microsoft.Management/managementGroups/mg-platform" is management group "mg-platform"; ${TAIL}`,
+            ),
+        ]);
+    });
+
     it("rejects an assignment at the tenant root", async () => {
         const stack = mutate(compliantStack(), "subscribers-reader", (i) => {
             i.scope = "/";

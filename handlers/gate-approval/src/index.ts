@@ -6,5 +6,15 @@
 import "./functions/event";
 import "./functions/sweep";
 
-export { GATE_EVENT_FUNCTION, gateEvent, summariseEvent } from "./functions/event";
-export { GATE_SWEEP_FUNCTION, SWEEP_SCHEDULE_SETTING, gateSweep } from "./functions/sweep";
+export {
+    GATE_EVENT_FUNCTION,
+    createGateEventHandler,
+    gateEvent,
+    summariseEvent,
+    RedeliveryRequested,
+} from "./functions/event";
+export { GATE_SWEEP_FUNCTION, SWEEP_SCHEDULE_SETTING, createGateSweepHandler, gateSweep } from "./functions/sweep";
+export { decide, sweep } from "./engine";
+export type { Decision, EngineDeps, EngineSettings, Outcome } from "./engine";
+export { createRuntime, getRuntime, setRuntime } from "./runtime";
+export { readSettings } from "./settings";

@@ -1,8 +1,15 @@
 /**
- * Event Grid trigger for gate events from the AKSResources system topic. Thin on purpose: it
- * logs one structured line per event; the decision engine replaces the body in a later change.
+ * Event Grid trigger for gate events from the AKSResources system topic. Thin: parse the delivery,
+ * decide each event with the engine, log one audit line per decision, and throw when any decision
+ * is `retry` so that Event Grid redelivers (the Functions host answers 500). Rejected and ignored
+ * events are acknowledged.
  */
 import { app, InvocationContext } from "@azure/functions";
+import { parseGateEvents } from "../../../../core/gate-event";
+import { jsonLineSink } from "../audit";
+import { Decision, decide } from "../engine";
+import type { LogFn } from "../notifier";
+import { Runtime, getRuntime } from "../runtime";
 
 /** Function name; Event Grid subscriptions target `<appId>/functions/gate-event`. */
 export const GATE_EVENT_FUNCTION = "gate-event";
@@ -23,7 +30,7 @@ export interface EventSummary {
 }
 
 function str(v: unknown): string | null {
-    return typeof v === "string" ? v : null;
+    return typeof v === "string" ? v.slice(0, 512) : null;
 }
 
 /** The fields worth a log line, whichever envelope schema the event uses. */
@@ -44,15 +51,57 @@ export function summariseEvent(event: DeliveredEvent): EventSummary {
     };
 }
 
-export async function gateEvent(event: DeliveredEvent, context: InvocationContext): Promise<void> {
-    context.log(
-        JSON.stringify({
-            msg: "gate event received",
-            function: GATE_EVENT_FUNCTION,
-            invocationId: context.invocationId,
-            ...summariseEvent(event),
-        }),
-    );
+/** Logs through the invocation context at the matching level. */
+export function contextLogger(context: InvocationContext): LogFn {
+    return (level, message, data) => {
+        const line = JSON.stringify({ msg: message, ...(data ?? {}) });
+        if (level === "error") context.error(line);
+        else if (level === "warn") context.warn(line);
+        else context.log(line);
+    };
 }
 
-app.eventGrid<DeliveredEvent>(GATE_EVENT_FUNCTION, { handler: gateEvent });
+/** Thrown to make the host answer 500, so Event Grid delivers the event again. */
+export class RedeliveryRequested extends Error {
+    constructor(readonly decisions: readonly Decision[]) {
+        super(
+            `redelivery requested: ${decisions.map((d) => `${d.gateId ?? d.eventId ?? "?"}: ${d.reason ?? ""}`).join("; ")}`,
+        );
+        this.name = "RedeliveryRequested";
+    }
+}
+
+/** The handler, with the runtime injectable (tests pass their own). */
+export function createGateEventHandler(runtime: () => Runtime = getRuntime) {
+    return async (event: unknown, context: InvocationContext): Promise<Decision[]> => {
+        const summary =
+            typeof event === "object" && event !== null && !Array.isArray(event)
+                ? summariseEvent(event as DeliveredEvent)
+                : null;
+        context.log(
+            JSON.stringify({
+                msg: "gate event received",
+                function: GATE_EVENT_FUNCTION,
+                invocationId: context.invocationId,
+                ...summary,
+            }),
+        );
+        const rt = runtime();
+        const log = contextLogger(context);
+        for (const w of rt.warnings) log("warn", w);
+        const audit = jsonLineSink((line) => context.log(line));
+        const decisions: Decision[] = [];
+        for (const parsed of parseGateEvents(event)) decisions.push(await decide(parsed, { ...rt.deps, audit, log }));
+        const retry = decisions.filter((d) => d.outcome === "retry");
+        if (retry.length > 0) throw new RedeliveryRequested(retry);
+        return decisions;
+    };
+}
+
+export const gateEvent = createGateEventHandler();
+
+app.eventGrid<DeliveredEvent>(GATE_EVENT_FUNCTION, {
+    handler: async (event, context) => {
+        await gateEvent(event, context);
+    },
+});

@@ -1,0 +1,118 @@
+/**
+ * `metric`: an Azure Monitor metric of each member cluster in the gate's scope, aggregated over the
+ * last `lookbackMinutes`, compared with `threshold` (`lt`/`le`/`gt`/`ge`). Every member must pass;
+ * a member without data fails the check (no data is never a pass). Queried with
+ * `@azure/monitor-query-metrics` `MetricsClient.queryResources` (the batch API), 50 ids per call.
+ */
+import type { TokenCredential } from "@azure/core-auth";
+import { MetricsClient, MetricsQueryResourcesOptions } from "@azure/monitor-query-metrics";
+import { bearerPolicy, isLoopbackHttp, perTryTimeoutPolicy, PipelineTuning } from "../pipeline";
+import { bearerTokenAuthenticationPolicyName } from "@azure/core-rest-pipeline";
+import { mapLimit } from "../util";
+import type { CheckRunner, MetricsReader } from "./types";
+
+const BATCH = 50;
+
+const COMPARE = {
+    lt: (v: number, t: number) => v < t,
+    le: (v: number, t: number) => v <= t,
+    gt: (v: number, t: number) => v > t,
+    ge: (v: number, t: number) => v >= t,
+} as const;
+const SYMBOL = { lt: "<", le: "<=", gt: ">", ge: ">=" } as const;
+
+export interface MetricsReaderOptions extends PipelineTuning {
+    readonly endpoint: string;
+    readonly credential: TokenCredential;
+}
+
+/** A `MetricsReader` over `MetricsClient`; the latest non-empty data point of the aggregation per resource. */
+export function createMetricsReader(options: MetricsReaderOptions): MetricsReader {
+    const loopback = isLoopbackHttp(options.endpoint);
+    const client = new MetricsClient(options.endpoint, options.credential, {
+        retryOptions: {
+            maxRetries: options.maxRetries ?? 2,
+            retryDelayInMs: options.retryDelayMs ?? 400,
+            maxRetryDelayInMs: options.maxRetryDelayMs ?? 4000,
+        },
+        ...(loopback ? { allowInsecureConnection: true } : {}),
+        ...(options.tlsCa !== undefined ? { tlsOptions: { ca: options.tlsCa } } : {}),
+        ...(options.httpClient ? { httpClient: options.httpClient } : {}),
+    });
+    client.pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
+    if (loopback) {
+        // The SDK's bearer policy refuses http:// even on loopback; use ours, which only relaxes that for loopback.
+        client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
+        client.pipeline.addPolicy(bearerPolicy(options.credential, "https://management.azure.com/.default"), {
+            phase: "Sign",
+        });
+    }
+    return {
+        async query(resourceIds, req, abortSignal) {
+            const out = new Map<string, number | undefined>();
+            for (const id of resourceIds) out.set(id.toLowerCase(), undefined);
+            const field = req.aggregation.toLowerCase() as "average" | "maximum" | "minimum" | "total" | "count";
+            const batches: string[][] = [];
+            for (let i = 0; i < resourceIds.length; i += BATCH) batches.push(resourceIds.slice(i, i + BATCH));
+            await mapLimit(batches, 2, async (batch) => {
+                // `abortSignal` is an OperationOptions field the client forwards (it spreads the options).
+                const opts: MetricsQueryResourcesOptions & { abortSignal: AbortSignal } = {
+                    startTime: req.startTime,
+                    endTime: req.endTime,
+                    aggregation: field,
+                    abortSignal,
+                };
+                const results = await client.queryResources(batch, [req.metric], req.namespace, opts);
+                for (const r of results) {
+                    if (!r.resourceId) continue;
+                    const metric = r.metrics.find((m) => m.name.toLowerCase() === req.metric.toLowerCase());
+                    let latest: number | undefined;
+                    for (const ts of metric?.timeseries ?? [])
+                        for (const point of ts.data ?? []) {
+                            const v = point[field];
+                            if (typeof v === "number" && Number.isFinite(v)) latest = v;
+                        }
+                    out.set(r.resourceId.toLowerCase(), latest);
+                }
+            });
+            return out;
+        },
+    };
+}
+
+export const metricCheck: CheckRunner<"metric"> = async (check, ctx) => {
+    const reader = ctx.services.metrics;
+    if (!reader) return { passed: false, observed: "no metrics endpoint configured (app setting METRICS_ENDPOINT)" };
+    const scope = await ctx.scope.members();
+    if (!scope.ok) return { passed: false, observed: scope.observed };
+    const aggregation = check.aggregation ?? "Average";
+    const values = await reader.query(
+        scope.members.map((m) => m.clusterResourceId),
+        {
+            metric: check.metric,
+            namespace: check.namespace ?? "Microsoft.ContainerService/managedClusters",
+            aggregation,
+            startTime: new Date(ctx.now - (check.lookbackMinutes ?? 15) * 60_000),
+            endTime: new Date(ctx.now),
+        },
+        ctx.abortSignal,
+    );
+    const cmp = COMPARE[check.operator];
+    const sym = SYMBOL[check.operator];
+    const parts: string[] = [];
+    let passed = true;
+    for (const m of scope.members) {
+        const v = values.get(m.clusterResourceId.toLowerCase());
+        if (v === undefined) {
+            passed = false;
+            parts.push(`${m.name}: no data`);
+        } else if (!cmp(v, check.threshold)) {
+            passed = false;
+            parts.push(`${m.name}: ${v} (needs ${sym} ${check.threshold})`);
+        } else parts.push(`${m.name}: ${v}`);
+    }
+    return {
+        passed,
+        observed: `${aggregation} ${check.metric} over ${check.lookbackMinutes ?? 15} min: ${parts.join("; ")}`,
+    };
+};

@@ -1,0 +1,70 @@
+/**
+ * The check contract. A check is one file exporting a `CheckRunner` for its rule type; the registry
+ * in `index.ts` maps every `CheckType` of `core/rules.ts` to its runner, so the compiler insists a
+ * new check type gets a runner.
+ *
+ * A runner answers `{ passed, observed }`; `observed` is what was seen (a value, a list of members,
+ * an error), recorded in the audit and in a hold's reason. Runners may throw: the harness turns any
+ * error, a timeout or missing data into a failure, never a pass.
+ */
+import type { Check, CheckType } from "../../../../core/rules";
+import type { GateView } from "../../../../core/gate-event";
+import type { FleetApi } from "../arm-client";
+import type { HttpTransport } from "../pipeline";
+import type { DecisionScope } from "./scope";
+
+export interface CheckVerdict {
+    readonly passed: boolean;
+    readonly observed: string;
+    /** The failure came from a transient error (throttling, 5xx, network): another attempt may pass. */
+    readonly transient?: boolean;
+}
+
+export interface CheckResult extends CheckVerdict {
+    readonly type: CheckType;
+    readonly durationMs: number;
+    /** Not run because an earlier (cheaper) check failed. */
+    readonly skipped?: boolean;
+}
+
+/** One metric value per resource id (lower-cased key); `undefined` = no data for it. */
+export interface MetricsReader {
+    query(
+        resourceIds: readonly string[],
+        request: {
+            readonly metric: string;
+            readonly namespace: string;
+            readonly aggregation: "Average" | "Maximum" | "Minimum" | "Total" | "Count";
+            readonly startTime: Date;
+            readonly endTime: Date;
+        },
+        abortSignal: AbortSignal,
+    ): Promise<Map<string, number | undefined>>;
+}
+
+/** Clients the checks use, created once per process (or injected by tests). */
+export interface CheckServices {
+    readonly arm: FleetApi;
+    /** Transport for `http` checks (no auth). */
+    readonly http: HttpTransport;
+    /** Absent when no metrics endpoint is configured: `metric` checks then fail, saying so. */
+    readonly metrics?: MetricsReader;
+}
+
+export interface CheckContext {
+    readonly gate: GateView;
+    /** Epoch ms, from the injected clock. */
+    readonly now: number;
+    /** Aborts at the check's timeout or the decision's budget. */
+    readonly abortSignal: AbortSignal;
+    readonly services: CheckServices;
+    /** Update run and member clusters, each read at most once per decision. */
+    readonly scope: DecisionScope;
+}
+
+export type CheckOf<K extends CheckType> = Extract<Check, { type: K }>;
+export type CheckRunner<K extends CheckType = CheckType> = (
+    check: CheckOf<K>,
+    ctx: CheckContext,
+) => Promise<CheckVerdict>;
+export type CheckRegistry = { readonly [K in CheckType]: CheckRunner<K> };

@@ -1,0 +1,268 @@
+/**
+ * HTTP plumbing shared by the ARM client, the blob state store, the notifier and the http check:
+ * `@azure/core-rest-pipeline` pipelines with the SDK's own retry policy (throttling strategy that
+ * honours Retry-After on 429/503, then exponential back-off on 408/5xx/network errors), a per-try
+ * timeout, an overall budget (an AbortSignal per decision) and, for Azure endpoints, the bearer
+ * token policy. There is no hand-written retry loop: this module only makes a stalled try look like
+ * a retriable network error (`ETIMEDOUT`) to the SDK's retry strategy.
+ */
+import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import {
+    HttpClient,
+    Pipeline,
+    PipelinePolicy,
+    PipelineRequest,
+    PipelineResponse,
+    RestError,
+    bearerTokenAuthenticationPolicy,
+    bearerTokenAuthenticationPolicyName,
+    createDefaultHttpClient,
+    createHttpHeaders,
+    createPipelineFromOptions,
+    createPipelineRequest,
+    isRestError,
+} from "@azure/core-rest-pipeline";
+
+export const ARM_SCOPE = "https://management.azure.com/.default";
+export const STORAGE_SCOPE = "https://storage.azure.com/.default";
+
+export interface PipelineTuning {
+    /** Time one try may take, headers and body (default 4 s). */
+    readonly perTryTimeoutMs?: number;
+    /** Retries after the first try (default 3). */
+    readonly maxRetries?: number;
+    /** Exponential back-off base and cap (defaults 400 ms, 4 s). */
+    readonly retryDelayMs?: number;
+    readonly maxRetryDelayMs?: number;
+    /** Transport override (tests); default: the SDK's Node client. */
+    readonly httpClient?: HttpClient;
+    /** Extra CA certificate (PEM) to trust, e.g. the local emulator's self-signed one. */
+    readonly tlsCa?: string;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/** True for `http://` URLs of this machine (the emulator); the only plain-HTTP targets allowed. */
+export function isLoopbackHttp(url: string): boolean {
+    try {
+        const u = new URL(url);
+        return u.protocol === "http:" && LOOPBACK_HOSTS.has(u.hostname);
+    } catch {
+        return false;
+    }
+}
+
+export const perTryTimeoutPolicyName = "fleetGatesPerTryTimeout";
+
+/**
+ * Aborts one try after `ms` and reports it as a `RestError` with code `ETIMEDOUT`, which the SDK's
+ * exponential strategy retries (a plain AbortError would end the retry loop). The caller's own
+ * abort signal (the decision budget) still ends everything at once. Placed after the Retry phase,
+ * so it runs once per try.
+ */
+export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
+    return {
+        name: perTryTimeoutPolicyName,
+        async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
+            const outer = request.abortSignal;
+            if (outer?.aborted) throw new RestError("request aborted (decision budget spent)", { code: "ABORTED" });
+            const controller = new AbortController();
+            const timer = setTimeout(() => controller.abort(), ms);
+            const onOuterAbort = () => controller.abort();
+            outer?.addEventListener("abort", onOuterAbort);
+            request.abortSignal = controller.signal;
+            try {
+                return await next(request);
+            } catch (e) {
+                if (controller.signal.aborted && !outer?.aborted)
+                    throw new RestError(`no complete response within ${ms} ms`, { code: "ETIMEDOUT", request });
+                throw e;
+            } finally {
+                clearTimeout(timer);
+                outer?.removeEventListener("abort", onOuterAbort);
+                request.abortSignal = outer;
+            }
+        },
+    };
+}
+
+/**
+ * Refuses requests to any origin but `allowed`: a `nextLink` or `Location` from a response never
+ * carries the bearer token elsewhere.
+ */
+export function sameOriginPolicy(allowed: readonly string[]): PipelinePolicy {
+    const origins = new Set(allowed.map((u) => new URL(u).origin));
+    return {
+        name: "fleetGatesSameOrigin",
+        sendRequest(request, next) {
+            let origin: string;
+            try {
+                origin = new URL(request.url).origin;
+            } catch {
+                throw new Error(`refusing a request to a malformed URL`);
+            }
+            if (!origins.has(origin)) throw new Error(`refusing a request to ${origin}: not an allowed endpoint`);
+            return next(request);
+        },
+    };
+}
+
+/**
+ * The SDK's bearer token policy. It refuses non-TLS URLs; for a loopback `http://` URL (the local
+ * emulator) it is shown the `https://` form and the request goes out on the real URL.
+ */
+export function bearerPolicy(credential: TokenCredential, scope: string): PipelinePolicy {
+    const inner = bearerTokenAuthenticationPolicy({ credential, scopes: scope });
+    return {
+        name: bearerTokenAuthenticationPolicyName,
+        sendRequest(request, next) {
+            if (!isLoopbackHttp(request.url)) return inner.sendRequest(request, next);
+            const real = request.url;
+            request.url = `https://${real.slice("http://".length)}`;
+            return inner.sendRequest(request, (r) => {
+                r.url = real;
+                return next(r);
+            });
+        },
+    };
+}
+
+/**
+ * One token per scope shared by every pipeline (ARM client, metrics client): fetched once, reused
+ * until five minutes before it expires. Concurrent callers share one in-flight request.
+ */
+export function cachingCredential(inner: TokenCredential, refreshMarginMs = 5 * 60_000): TokenCredential {
+    const cache = new Map<string, AccessToken>();
+    const inflight = new Map<string, Promise<AccessToken | null>>();
+    return {
+        async getToken(scopes: string | string[], options?: GetTokenOptions) {
+            const key = (Array.isArray(scopes) ? scopes : [scopes]).join(" ");
+            const hit = cache.get(key);
+            if (hit && hit.expiresOnTimestamp - refreshMarginMs > Date.now()) return hit;
+            let p = inflight.get(key);
+            if (!p) {
+                // Only the abort signal is forwarded: CAE/claims options belong to one caller.
+                p = inner.getToken(scopes, options?.abortSignal ? { abortSignal: options.abortSignal } : {});
+                inflight.set(key, p);
+                p.then(
+                    (t) => {
+                        if (t) cache.set(key, t);
+                    },
+                    () => undefined,
+                ).finally(() => inflight.delete(key));
+            }
+            return p;
+        },
+    };
+}
+
+export interface PipelineOptions extends PipelineTuning {
+    /** Bearer auth for Azure endpoints; omit for webhooks and http checks. */
+    readonly auth?: { readonly credential: TokenCredential; readonly scope: string };
+    /** When set, requests may only go to these origins. */
+    readonly allowedOrigins?: readonly string[];
+    /** Follow redirects (default off: Azure APIs do not redirect, and a redirect must not carry a token). */
+    readonly followRedirects?: boolean;
+}
+
+export interface HttpTransport {
+    readonly pipeline: Pipeline;
+    readonly httpClient: HttpClient;
+}
+
+/** A pipeline: SDK defaults (retry: throttling + exponential), per-try timeout, optional origin guard and auth. */
+export function createTransport(options: PipelineOptions = {}): HttpTransport {
+    const pipeline = createPipelineFromOptions({
+        retryOptions: {
+            maxRetries: options.maxRetries ?? 3,
+            retryDelayInMs: options.retryDelayMs ?? 400,
+            maxRetryDelayInMs: options.maxRetryDelayMs ?? 4000,
+        },
+        redirectOptions: { maxRetries: options.followRedirects ? 5 : 0 },
+        userAgentOptions: { userAgentPrefix: "fleet-gates-handler" },
+        ...(options.tlsCa !== undefined ? { tlsOptions: { ca: options.tlsCa } } : {}),
+    });
+    pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
+    if (options.allowedOrigins) pipeline.addPolicy(sameOriginPolicy(options.allowedOrigins), { afterPhase: "Retry" });
+    if (options.auth) pipeline.addPolicy(bearerPolicy(options.auth.credential, options.auth.scope), { phase: "Sign" });
+    return { pipeline, httpClient: options.httpClient ?? createDefaultHttpClient() };
+}
+
+export interface SendOptions {
+    readonly method?: "GET" | "PUT" | "PATCH" | "POST" | "DELETE";
+    readonly headers?: Record<string, string>;
+    readonly body?: string;
+    readonly abortSignal?: AbortSignal;
+    /** Stream the body and stop reading after this many bytes (http checks). */
+    readonly maxBodyBytes?: number;
+}
+
+export interface SendResult {
+    readonly status: number;
+    readonly headers: { get(name: string): string | undefined };
+    readonly bodyText: string;
+    /** True when the body was cut at `maxBodyBytes`. */
+    readonly truncated: boolean;
+}
+
+async function readCapped(stream: NodeJS.ReadableStream, max: number): Promise<{ text: string; truncated: boolean }> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    for await (const chunk of stream) {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        if (size + b.length > max) {
+            chunks.push(b.subarray(0, max - size));
+            truncated = true;
+            (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+            break;
+        }
+        chunks.push(b);
+        size += b.length;
+    }
+    return { text: Buffer.concat(chunks).toString("utf8"), truncated };
+}
+
+/** Sends one request through the pipeline; transport errors after retries surface as thrown errors. */
+export async function send(transport: HttpTransport, url: string, options: SendOptions = {}): Promise<SendResult> {
+    const headers = createHttpHeaders({ Accept: "application/json", ...(options.headers ?? {}) });
+    if (options.body !== undefined && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+    const request = createPipelineRequest({
+        url,
+        method: options.method ?? "GET",
+        headers,
+        body: options.body,
+        abortSignal: options.abortSignal,
+        allowInsecureConnection: isLoopbackHttp(url),
+        ...(options.maxBodyBytes !== undefined
+            ? { streamResponseStatusCodes: new Set([Number.POSITIVE_INFINITY]) }
+            : {}),
+    });
+    const response = await transport.pipeline.sendRequest(transport.httpClient, request);
+    let bodyText = response.bodyAsText ?? "";
+    let truncated = false;
+    if (options.maxBodyBytes !== undefined && response.readableStreamBody) {
+        const r = await readCapped(response.readableStreamBody, options.maxBodyBytes);
+        bodyText = r.text;
+        truncated = r.truncated;
+    }
+    return { status: response.status, headers: { get: (n) => response.headers.get(n) }, bodyText, truncated };
+}
+
+/** Network-level failures and aborts: worth another delivery, never a verdict about the gate. */
+export function isTransportError(e: unknown): boolean {
+    if (isRestError(e)) return e.response === undefined;
+    return e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError");
+}
+
+/** HTTP statuses that say "try again later" rather than "no". */
+export function isTransientStatus(status: number): boolean {
+    return status === 408 || status === 429 || status >= 500;
+}
+
+/** A short description of an error for reasons and audit records. */
+export function describeError(e: unknown): string {
+    if (isRestError(e)) return `${e.code ?? "RestError"}: ${e.message}`.slice(0, 300);
+    if (e instanceof Error) return `${e.name}: ${e.message}`.slice(0, 300);
+    return String(e).slice(0, 300);
+}
