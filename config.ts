@@ -445,8 +445,8 @@ function isConfigSecret(fullKey: string): boolean {
     return runtimeConfig.isConfigSecret(fullKey);
 }
 
-function readKey(fullKey: string): unknown {
-    const text = pulumi.runtime.getConfig(fullKey);
+/** A config value as Pulumi stores it: objects as JSON, plain strings as they are. */
+function parseValue(text: string | undefined): unknown {
     if (text === undefined) return undefined;
     try {
         return JSON.parse(text);
@@ -455,10 +455,24 @@ function readKey(fullKey: string): unknown {
     }
 }
 
+/** The raw config from Pulumi's namespaced config map (`fleet-gates:fleet` → JSON text, …). */
+export function rawStackConfig(get: (fullKey: string) => string | undefined): RawStackConfig {
+    const raw: RawStackConfig = { location: parseValue(get("azure-native:location")) };
+    for (const k of CONFIG_KEYS) raw[k] = parseValue(get(`${NAMESPACE}:${k}`));
+    return raw;
+}
+
+/** Validates a whole config map, as a stack file or `pulumi config` holds it (the offline engine reads stack files). */
+export function parseConfigMap(config: Readonly<Record<string, string>>, secretKeys: Iterable<string> = []) {
+    return parseStackConfig(
+        rawStackConfig((k) => config[k]),
+        new Set(secretKeys),
+    );
+}
+
 /** Reads and validates the current stack's config; throws `ConfigError` listing every problem. */
 export function loadStackConfig(): StackConfig {
-    const raw: RawStackConfig = { location: readKey("azure-native:location") };
-    for (const k of CONFIG_KEYS) raw[k] = readKey(`${NAMESPACE}:${k}`);
+    const raw = rawStackConfig((k) => pulumi.runtime.getConfig(k));
     const secretKeys = new Set([...CONFIG_KEYS].map((k) => `${NAMESPACE}:${k}`).filter(isConfigSecret));
     const model = parseStackConfig(raw, secretKeys);
     const { notifyWebhookUrl, ...handler } = model.handler;

@@ -8,6 +8,7 @@ import { ConfigError } from "../config";
 import { formatPlanTree, planJson, planStack } from "./plan";
 import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
 import { ProgramError } from "./mocks";
+import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
 import { StackFileError } from "./stack-file";
 
 interface PlanOptions {
@@ -76,7 +77,29 @@ export async function main(argv: readonly string[]): Promise<number> {
             code = await plan(opts);
         });
 
-    for (const name of ["rehearse", "replay"]) {
+    program
+        .command("replay")
+        .description("push recorded gate events through the real handler against the ARM emulator")
+        .argument("<file>", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
+        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler")
+        .option("--json", "print one decision object per event (README: replay JSON shape)")
+        .option("--now <iso>", "fix the handler's clock, e.g. 2026-11-24T10:00:00Z (window checks)")
+        .action(async (file: string, opts: { stack: string; json?: boolean; now?: string }) => {
+            const now = opts.now === undefined ? undefined : new Date(opts.now);
+            if (now !== undefined && (Number.isNaN(now.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(opts.now!)))
+                throw new ReplayInputError(`--now "${opts.now}" is not an ISO 8601 date-time`);
+            const result = await replay({
+                stack: opts.stack,
+                events: readEventsFile(file),
+                ...(now ? { now } : {}),
+            });
+            process.stdout.write(
+                opts.json ? `${JSON.stringify(result.decisions, null, 2)}\n` : `${formatReplay(result)}\n`,
+            );
+            code = 0;
+        });
+
+    for (const name of ["rehearse"]) {
         program
             .command(name)
             .description(`${name} (not available yet)`)
@@ -105,7 +128,8 @@ export async function main(argv: readonly string[]): Promise<number> {
             e instanceof ConfigError ||
             e instanceof StackFileError ||
             e instanceof ProgramError ||
-            e instanceof PolicyConfigError
+            e instanceof PolicyConfigError ||
+            e instanceof ReplayInputError
         ) {
             process.stderr.write(`${e.message}\n`);
             return 1;

@@ -40,9 +40,13 @@ export interface MockEnvironment {
     readonly preview?: boolean;
 }
 
-/** Made-up identities for offline runs; a stack may override them with `azure-native:subscriptionId` / `azure-native:tenantId`. */
+/**
+ * Made-up identities for offline runs; a stack may override them with `azure-native:subscriptionId` /
+ * `azure-native:tenantId`. The subscription is the one of the published sample events in
+ * `shared/fixtures/events/resolved`, so they replay against the dev stack as events of its fleet.
+ */
 export const OFFLINE_DEFAULTS = {
-    subscriptionId: "00000000-0000-4000-8000-000000000001",
+    subscriptionId: "8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e",
     tenantId: "00000000-0000-4000-8000-0000000000aa",
     clientObjectId: "00000000-0000-4000-8000-0000000000cc",
     clientId: "00000000-0000-4000-8000-0000000000dd",

@@ -6,10 +6,10 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../config";
 import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleGuidOf } from "../core/roles";
 import { main } from "../local/cli";
-import { ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/mocks";
+import { OFFLINE_DEFAULTS, ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/mocks";
 import { planJson, planStack, PROJECT_ROOT, type Plan } from "../local/plan";
 
-const SUB = "00000000-0000-4000-8000-000000000001";
+const SUB = OFFLINE_DEFAULTS.subscriptionId;
 
 function tempStack(name: string, mutate: (config: Record<string, any>) => void): string {
     const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-plan-"));
@@ -60,7 +60,7 @@ describe("plan of the dev stack", () => {
     });
 
     it("exports the fleet, strategy, topic, function app, handler principal and subscription names", () => {
-        const fleetId = `/subscriptions/${SUB}/resourceGroups/rg-fleet-gates-dev/providers/Microsoft.ContainerService/fleets/flt-dev`;
+        const fleetId = `/subscriptions/${SUB}/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/fleets/flt-dev`;
         expect(dev.outputs).toMatchObject({
             fleetId,
             strategyId: `${fleetId}/updateStrategies/gated-rollout`,

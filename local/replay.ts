@@ -1,0 +1,281 @@
+/**
+ * `npm run replay`: push recorded gate events through the real handler (its Event Grid trigger,
+ * engine, ARM client and checks) against the loopback ARM emulator, seeded from a stack.
+ *
+ * Seeding: the stack's fleet with healthy members; for every update run the events name, a running
+ * run built from the stack's strategy, in which the members before the furthest gate the events
+ * reach have updated successfully; a Pending gate for every FleetGateCreated event of the fleet.
+ */
+import { InvocationContext } from "@azure/functions";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { fleetId as fleetIdOf, gateId as gateIdOf } from "../core/arm-id";
+import { parseGateEvents, type GateEvent } from "../core/gate-event";
+import type { GatePosition, StageSpec } from "../core/strategy";
+import { parseConfigMap } from "../config";
+import type { Decision, Outcome } from "../handlers/gate-approval/src/audit";
+import { createGateEventHandler, RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
+import type { Notification } from "../handlers/gate-approval/src/notifier";
+import { createRuntime } from "../handlers/gate-approval/src/runtime";
+import { readSettings } from "../handlers/gate-approval/src/settings";
+import { MemoryStateStore } from "../handlers/gate-approval/src/state";
+import { managedClusterId } from "../components/fleet";
+import { ArmEmulator } from "./arm-emulator";
+import { OFFLINE_DEFAULTS } from "./mocks";
+import { loadStackFile } from "./stack-file";
+import { PROJECT_ROOT } from "./plan";
+
+/** The `--json` contract: one object per event, in order (README, DESIGN.md). */
+export interface ReplayDecision {
+    readonly eventId: string | null;
+    readonly gateId: string | null;
+    readonly outcome: Outcome;
+    readonly rule: string | null;
+    readonly reason: string | null;
+}
+
+export interface ReplayOptions {
+    readonly stack: string;
+    /** The events: a JSON array, one JSON object, or JSON lines; either schema; batches flattened. */
+    readonly events: readonly unknown[];
+    /** Fixes the handler's clock (window checks); default: the real clock. */
+    readonly now?: Date;
+    /** Directory of `Pulumi.<stack>.yaml`; default: the project root. */
+    readonly dir?: string;
+}
+
+export interface ReplayResult {
+    readonly stack: string;
+    readonly fleetId: string;
+    readonly decisions: ReplayDecision[];
+    readonly notifications: readonly Notification[];
+    /** Requests the handler made to the emulator, gate PATCHes that changed state, token acquisitions. */
+    readonly requests: number;
+    readonly patches: number;
+    readonly tokenAcquisitions: number;
+    /** Time each event spent in the handler, in ms, in order. */
+    readonly handlerMs: number[];
+}
+
+export class ReplayInputError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ReplayInputError";
+    }
+}
+
+/** Events from a file's text: a JSON array (batches flattened), a single JSON object, or JSON lines. */
+export function parseEventsText(text: string, file = "events"): unknown[] {
+    const trimmed = text.trim();
+    if (trimmed === "") throw new ReplayInputError(`${file}: no events`);
+    let doc: unknown;
+    try {
+        doc = JSON.parse(trimmed);
+    } catch {
+        doc = trimmed.split(/\r?\n/).flatMap((line, i) => {
+            if (line.trim() === "") return [];
+            try {
+                return [JSON.parse(line) as unknown];
+            } catch (e) {
+                throw new ReplayInputError(`${file}:${i + 1}: not JSON: ${(e as Error).message}`);
+            }
+        });
+    }
+    const list = Array.isArray(doc) ? doc : [doc];
+    return list.flatMap((e) => (Array.isArray(e) ? (e as unknown[]) : [e]));
+}
+
+export function readEventsFile(file: string): unknown[] {
+    let text: string;
+    try {
+        text = readFileSync(file, "utf8");
+    } catch (e) {
+        throw new ReplayInputError(`${file}: ${(e as Error).message}`);
+    }
+    return parseEventsText(text, file);
+}
+
+/** Groups whose members have completed their update when a run reaches `gate`. */
+export function groupsCompletedAt(stages: readonly StageSpec[], gate: GatePosition): Set<string> {
+    const done = new Set<string>();
+    for (const stage of stages) {
+        if (stage.name === gate.stage) {
+            if (gate.group === undefined && gate.timing === "After") stage.groups.forEach((g) => done.add(g.name));
+            if (gate.group !== undefined && gate.timing === "After") done.add(gate.group);
+            break;
+        }
+        stage.groups.forEach((g) => done.add(g.name));
+    }
+    return done;
+}
+
+function samePosition(g: GatePosition, e: GateEvent): boolean {
+    const eq = (a: string | undefined, b: string | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
+    return eq(g.stage, e.stage) && eq(g.group, e.group) && g.timing === e.timing && eq(g.displayName, e.displayName);
+}
+
+/** A credential for the emulator (any bearer token is accepted), counting acquisitions. */
+function emulatorCredential(): TokenCredential & { calls: number } {
+    const c = {
+        calls: 0,
+        getToken(): Promise<AccessToken> {
+            c.calls++;
+            return Promise.resolve({ token: `offline-${c.calls}`, expiresOnTimestamp: Date.now() + 3_600_000 });
+        },
+    };
+    return c;
+}
+
+function toReplayDecision(d: Decision): ReplayDecision {
+    return {
+        eventId: d.eventId ?? null,
+        gateId: d.gateId ?? null,
+        outcome: d.outcome,
+        rule: d.rule ?? null,
+        reason: d.outcome === "approved" ? null : (d.reason ?? d.outcome),
+    };
+}
+
+/** Seeds the emulator from the stack and the events, then runs every event through the handler. */
+export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
+    const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
+    const cfg = parseConfigMap(file.config, file.secretKeys);
+    const subscriptionId = file.config["azure-native:subscriptionId"] ?? OFFLINE_DEFAULTS.subscriptionId;
+    const fleet = { subscriptionId, resourceGroup: cfg.resourceGroupName, fleetName: cfg.fleet.name };
+    const fleetId = fleetIdOf(fleet);
+
+    const parsed = opts.events.map((e) => parseGateEvents(e));
+    const created = parsed
+        .flat()
+        .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
+        .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
+        .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(`${fleetId.toLowerCase()}/`));
+
+    const completed = new Set<string>();
+    for (const e of created) {
+        const position = cfg.gates.find((g) => samePosition(g, e));
+        if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
+    }
+
+    const emu = await ArmEmulator.start({ tls: true });
+    try {
+        emu.addFleet(fleetId);
+        for (const m of cfg.members) {
+            emu.addMember(fleetId, {
+                name: m.name,
+                clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+                group: m.group,
+                updateState: completed.has(m.group) ? "Completed" : "NotStarted",
+                provisioningState: "Succeeded",
+                powerState: "Running",
+            });
+        }
+        const stages = cfg.updateStrategy.stages.map((s) => ({
+            name: s.name,
+            groups: s.groups.map((g) => ({
+                name: g.name,
+                members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+            })),
+        }));
+        for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
+            emu.putUpdateRun({ fleetId, name: run, stages });
+        const seeded = new Set<string>();
+        for (const e of created) {
+            if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
+            seeded.add(e.gate.gateName);
+            emu.addGate({
+                fleetId,
+                name: e.gate.gateName,
+                ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
+                gateType: "Approval",
+                state: "Pending",
+                target: {
+                    id: e.updateRunId,
+                    updateRunProperties: {
+                        name: e.updateRun.updateRunName,
+                        ...(e.stage !== undefined ? { stage: e.stage } : {}),
+                        ...(e.group !== undefined ? { group: e.group } : {}),
+                        timing: e.timing,
+                    },
+                },
+            });
+        }
+
+        const settings = readSettings({
+            FLEET_ID: fleetId,
+            SUBSCRIPTION_ID: subscriptionId,
+            APPROVAL_RULES: JSON.stringify(cfg.approvals),
+            ESCALATE_AFTER_MINUTES: String(cfg.handler.escalateAfterMinutes),
+            ARM_ENDPOINT: emu.url,
+            METRICS_ENDPOINT: emu.url,
+        });
+        const credential = emulatorCredential();
+        const notifications: Notification[] = [];
+        const now = opts.now?.getTime();
+        const runtime = createRuntime(settings, {
+            credential,
+            tuning: { ...(emu.ca !== undefined ? { tlsCa: emu.ca } : {}) },
+            state: new MemoryStateStore(),
+            notifier: {
+                notify: (n) => {
+                    notifications.push(n);
+                    return Promise.resolve();
+                },
+            },
+            ...(now !== undefined ? { clock: () => now } : {}),
+            log: () => undefined,
+        });
+        const handler = createGateEventHandler(() => runtime);
+
+        const decisions: ReplayDecision[] = [];
+        const handlerMs: number[] = [];
+        for (const [i, event] of opts.events.entries()) {
+            const context = new InvocationContext({
+                invocationId: `replay-${i + 1}`,
+                functionName: "gate-event",
+                logHandler: () => undefined,
+            });
+            const t0 = performance.now();
+            let result: readonly Decision[];
+            try {
+                result = await handler(event, context);
+            } catch (e) {
+                if (!(e instanceof RedeliveryRequested)) throw e;
+                result = e.decisions;
+            }
+            handlerMs.push(performance.now() - t0);
+            decisions.push(...result.map(toReplayDecision));
+        }
+        return {
+            stack: opts.stack,
+            fleetId,
+            decisions,
+            notifications,
+            requests: emu.requests.length,
+            patches: emu.patchCount,
+            tokenAcquisitions: credential.calls,
+            handlerMs,
+        };
+    } finally {
+        await emu.stop();
+    }
+}
+
+/** One line per decision, for a person reading a terminal. */
+export function formatReplay(r: ReplayResult): string {
+    const lines = r.decisions.map((d, i) => {
+        const gate = d.gateId ? d.gateId.split("/").pop() : "-";
+        const rule = d.rule ? ` rule=${d.rule}` : "";
+        return `${String(i + 1).padStart(3)}  ${d.outcome.padEnd(17)} gate=${gate}${rule}${d.reason ? `  ${d.reason}` : ""}`;
+    });
+    const counts = new Map<string, number>();
+    for (const d of r.decisions) counts.set(d.outcome, (counts.get(d.outcome) ?? 0) + 1);
+    return [
+        `replay of ${r.decisions.length} event(s) against stack ${r.stack} (fleet ${r.fleetId})`,
+        ...lines,
+        "",
+        [...counts.entries()].map(([o, n]) => `${n} ${o}`).join(", "),
+        `${r.requests} ARM request(s), ${r.patches} gate approval(s), ${r.notifications.length} notification(s)`,
+    ].join("\n");
+}
