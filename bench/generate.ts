@@ -10,6 +10,8 @@ export interface GeneratedStackOptions {
     readonly stages?: number;
     readonly groupSize?: number;
     readonly environment?: string;
+    /** The check every rule runs: clusterHealth (default) or an always-open window (no cluster reads). */
+    readonly check?: "clusterHealth" | "window";
 }
 
 export function generateStackConfig(opts: GeneratedStackOptions): Record<string, unknown> {
@@ -29,6 +31,17 @@ export function generateStackConfig(opts: GeneratedStackOptions): Record<string,
         group: groupNames[i % groupsCount]!,
         labels: { ring: String(i % 3) },
     }));
+    const checks =
+        opts.check === "window"
+            ? [
+                  {
+                      type: "window",
+                      days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+                      hours: "00:00-24:00",
+                      timeZone: "UTC",
+                  },
+              ]
+            : [{ type: "clusterHealth" }];
     return {
         "azure-native:location": "westeurope",
         "fleet-gates:environment": opts.environment ?? "bench",
@@ -39,12 +52,12 @@ export function generateStackConfig(opts: GeneratedStackOptions): Record<string,
             ...stages.map((s) => ({
                 name: `${s.name}-go`,
                 match: { stage: s.name, timing: "Before" },
-                checks: [{ type: "clusterHealth" }],
+                checks,
             })),
             ...groupNames.map((g) => ({
                 name: `${g}-healthy`,
                 match: { group: g, timing: "After" },
-                checks: [{ type: "clusterHealth" }],
+                checks,
             })),
         ],
     };

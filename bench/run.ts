@@ -7,11 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateStackYaml } from "./generate";
-
-interface Row {
-    readonly label: string;
-    readonly value: string;
-}
+import { benchBundle, benchReplay, type Row } from "./handler";
 
 function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -80,6 +76,30 @@ async function main(): Promise<void> {
         "",
         ...plan.notes.map((n) => `- ${n}`),
         "",
+    );
+    const table = (title: string, intro: string, r: { rows: Row[]; notes: string[] }) => [
+        `## ${title}`,
+        "",
+        intro,
+        "",
+        "| measurement | value |",
+        "|---|---|",
+        ...r.rows.map((x) => `| ${x.label} | ${x.value} |`),
+        "",
+        ...r.notes.map((n) => `- ${n}`),
+        "",
+    ];
+    sections.push(
+        ...table(
+            "Gate handler: replay against the ARM emulator",
+            "The real Event Grid trigger, engine, ARM client and checks, through `local/replay.ts`.",
+            await benchReplay(),
+        ),
+        ...table(
+            "Gate handler: bundle",
+            "The package `pulumi up` deploys (`components/handler-package.ts`).",
+            benchBundle(),
+        ),
     );
     const text = [
         "# Benchmark results",

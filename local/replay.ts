@@ -7,6 +7,7 @@
  * reach have updated successfully; a Pending gate for every FleetGateCreated event of the fleet.
  */
 import { InvocationContext } from "@azure/functions";
+import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -43,6 +44,11 @@ export interface ReplayOptions {
     readonly now?: Date;
     /** Directory of `Pulumi.<stack>.yaml`; default: the project root. */
     readonly dir?: string;
+    /**
+     * Events handled at once, as the Functions host handles concurrent deliveries (default 1: strictly
+     * in order). Decisions are reported in event order either way.
+     */
+    readonly concurrency?: number;
 }
 
 export interface ReplayResult {
@@ -56,6 +62,31 @@ export interface ReplayResult {
     readonly tokenAcquisitions: number;
     /** Time each event spent in the handler, in ms, in order. */
     readonly handlerMs: number[];
+    /** Of that, time spent waiting on HTTP (the emulator), in ms: the rest is the handler's own work. */
+    readonly transportMs: number[];
+    /** Time from the first event to the last decision. */
+    readonly wallMs: number;
+    /** Every request the emulator answered, by route (for request budgets). */
+    readonly requestLog: readonly { route: string; status: number | string }[];
+}
+
+/** The SDK's HTTP client, measuring the wall time during which at least one request is in flight. */
+function timedHttpClient(): HttpClient & { busyMs(): number } {
+    const inner = createDefaultHttpClient();
+    let inFlight = 0;
+    let since = 0;
+    let busy = 0;
+    return {
+        busyMs: () => busy + (inFlight > 0 ? performance.now() - since : 0),
+        async sendRequest(request) {
+            if (inFlight++ === 0) since = performance.now();
+            try {
+                return await inner.sendRequest(request);
+            } finally {
+                if (--inFlight === 0) busy += performance.now() - since;
+            }
+        },
+    };
 }
 
 export class ReplayInputError extends Error {
@@ -211,11 +242,12 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             METRICS_ENDPOINT: emu.url,
         });
         const credential = emulatorCredential();
+        const httpClient = timedHttpClient();
         const notifications: Notification[] = [];
         const now = opts.now?.getTime();
         const runtime = createRuntime(settings, {
             credential,
-            tuning: { ...(emu.ca !== undefined ? { tlsCa: emu.ca } : {}) },
+            tuning: { httpClient, ...(emu.ca !== undefined ? { tlsCa: emu.ca } : {}) },
             state: new MemoryStateStore(),
             notifier: {
                 notify: (n) => {
@@ -228,14 +260,14 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         });
         const handler = createGateEventHandler(() => runtime);
 
-        const decisions: ReplayDecision[] = [];
-        const handlerMs: number[] = [];
-        for (const [i, event] of opts.events.entries()) {
+        const perEvent: { decisions: ReplayDecision[]; ms: number; transport: number }[] = [];
+        const handle = async (event: unknown, i: number) => {
             const context = new InvocationContext({
                 invocationId: `replay-${i + 1}`,
                 functionName: "gate-event",
                 logHandler: () => undefined,
             });
+            const httpBefore = httpClient.busyMs();
             const t0 = performance.now();
             let result: readonly Decision[];
             try {
@@ -244,9 +276,28 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
                 if (!(e instanceof RedeliveryRequested)) throw e;
                 result = e.decisions;
             }
-            handlerMs.push(performance.now() - t0);
-            decisions.push(...result.map(toReplayDecision));
-        }
+            perEvent[i] = {
+                decisions: result.map(toReplayDecision),
+                ms: performance.now() - t0,
+                transport: httpClient.busyMs() - httpBefore,
+            };
+        };
+        const width = Math.max(1, opts.concurrency ?? 1);
+        let next = 0;
+        const wallStart = performance.now();
+        await Promise.all(
+            Array.from({ length: Math.min(width, opts.events.length) }, async () => {
+                while (next < opts.events.length) {
+                    const i = next++;
+                    await handle(opts.events[i], i);
+                }
+            }),
+        );
+        const wallMs = performance.now() - wallStart;
+        const decisions = perEvent.flatMap((e) => e.decisions);
+        const handlerMs = perEvent.map((e) => e.ms);
+        // With concurrency, transport time overlaps other events' work: only meaningful at width 1.
+        const transportMs = perEvent.map((e) => e.transport);
         return {
             stack: opts.stack,
             fleetId,
@@ -256,6 +307,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             patches: emu.patchCount,
             tokenAcquisitions: credential.calls,
             handlerMs,
+            transportMs,
+            wallMs,
+            requestLog: emu.requests.map((q) => ({ route: q.route, status: q.status })),
         };
     } finally {
         await emu.stop();
