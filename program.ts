@@ -57,7 +57,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         subscriptionId,
         fleetId: fleet.fleetId,
         memberNames: cfg.members.map((m) => m.name),
-        memberClusterIds: fleet.clusterIds,
+        memberClusterIds: fleet.memberClusterIds,
         // One source of truth: the handler matches gates with the same rules the filters were compiled from.
         rulesJson: JSON.stringify(cfg.approvals),
         roleScope: cfg.handler.roleScope,

@@ -171,6 +171,8 @@ export class Fleet extends pulumi.ComponentResource {
     public readonly fleetName: pulumi.Output<string>;
     /** Member name → AKS cluster id. */
     public readonly clusterIds: pulumi.Output<Record<string, string>>;
+    /** The same, one Output per member: a consumer of one cluster's id then waits for that cluster only. */
+    public readonly memberClusterIds: Readonly<Record<string, pulumi.Output<string>>>;
     /** Member name → FleetMember id. */
     public readonly memberIds: pulumi.Output<Record<string, string>>;
     public readonly clusters: Record<string, containerservice.ManagedCluster>;
@@ -274,6 +276,7 @@ export class Fleet extends pulumi.ComponentResource {
                 fleetIdOf({ subscriptionId: sub, resourceGroup: args.resourceGroupName, fleetName: args.fleetName }),
             );
         this.fleetName = fleet.urn.apply(() => args.fleetName);
+        this.memberClusterIds = clusterIdOutputs;
         this.clusterIds = pulumi.all(
             Object.fromEntries(Object.keys(this.clusters).map((k) => [k, clusterIdOutputs[k]!])),
         ) as pulumi.Output<Record<string, string>>;
@@ -286,6 +289,7 @@ export class Fleet extends pulumi.ComponentResource {
             fleetId: this.fleetId,
             fleetName: this.fleetName,
             clusterIds: this.clusterIds,
+            memberClusterIds: this.memberClusterIds,
             memberIds: this.memberIds,
             clusters: this.clusters,
             members: this.members,

@@ -75,8 +75,11 @@ export interface GateHandlerArgs {
     readonly fleetId: pulumi.Input<string>;
     /** Member names, known at plan time: they name the per-member role assignments. */
     readonly memberNames: readonly string[];
-    /** Member name → managed cluster id; its keys must be exactly `memberNames`. */
-    readonly memberClusterIds: pulumi.Input<Record<string, string>>;
+    /**
+     * Member name → managed cluster id, one Input per member (so each member's role assignments wait
+     * for that cluster only); its keys must be exactly `memberNames`.
+     */
+    readonly memberClusterIds: Readonly<Record<string, pulumi.Input<string>>>;
     /** The compiled approval rules (JSON), handed to the handler as `APPROVAL_RULES`. */
     readonly rulesJson: pulumi.Input<string>;
     /** `fleet`: Fleet Manager Contributor; `custom-role`: a role with only HANDLER_CUSTOM_ROLE_ACTIONS. */
@@ -138,12 +141,16 @@ export function validateGateHandlerArgs(
     }
 }
 
-/** Throws unless `ids` has a cluster id for exactly the members in `memberNames`. */
-export function validateMemberClusterIds(memberNames: readonly string[], ids: Readonly<Record<string, string>>): void {
-    const missing = memberNames.filter((m) => typeof ids[m] !== "string" || ids[m]!.length === 0);
+/** Throws unless `ids` has a cluster id (or an Output of one) for exactly the members in `memberNames`. */
+export function validateMemberClusterIds(
+    memberNames: readonly string[],
+    ids: Readonly<Record<string, pulumi.Input<string>>>,
+): void {
+    const missing = memberNames.filter((m) => ids[m] === undefined || ids[m] === "");
     if (missing.length > 0)
         throw new Error(`memberClusterIds has no cluster id for member(s) ${missing.map((m) => `"${m}"`).join(", ")}`);
-    const extra = Object.keys(ids).filter((k) => !memberNames.includes(k));
+    const names = new Set(memberNames);
+    const extra = Object.keys(ids).filter((k) => !names.has(k));
     if (extra.length > 0) throw new Error(`memberClusterIds has member(s) not in memberNames: ${extra.join(", ")}`);
 }
 
@@ -503,14 +510,9 @@ export class GateHandler extends pulumi.ComponentResource {
             assign("fleet-manager", builtin(BUILTIN_ROLES.fleetManagerContributor), args.fleetId);
         }
 
-        if (!pulumi.Output.isInstance(args.memberClusterIds) && !(args.memberClusterIds instanceof Promise)) {
-            validateMemberClusterIds(args.memberNames, args.memberClusterIds); // known now: fail before registering more
-        }
+        validateMemberClusterIds(args.memberNames, args.memberClusterIds); // fail before registering more
         for (const member of args.memberNames) {
-            const clusterId = pulumi.output(args.memberClusterIds).apply((ids) => {
-                validateMemberClusterIds(args.memberNames, ids);
-                return ids[member]!;
-            });
+            const clusterId = args.memberClusterIds[member]!;
             assign(`reader-${member}`, builtin(BUILTIN_ROLES.reader), clusterId);
             assign(`monitoring-reader-${member}`, builtin(BUILTIN_ROLES.monitoringReader), clusterId);
         }

@@ -2,7 +2,7 @@
  * The gate handler's code, from source to a running Flex Consumption app.
  *
  * - `buildHandlerPackage()` bundles `handlers/gate-approval` with esbuild (the same options as
- *   its `build.mjs`) into the deploy folder `dist/package/` and a deterministic `package.zip`,
+ *   its `build.ts`, which calls `buildHandlerPackage`) into the deploy folder `dist/package/` and a deterministic `package.zip`,
  *   so `pulumi up` always deploys what is in the working tree.
  * - `HandlerPublish` (a dynamic resource) publishes that zip with OneDeploy: `POST
  *   <scm>/api/publish` with a Microsoft Entra bearer token, then polls the deployment and waits
@@ -62,7 +62,7 @@ export interface HandlerPackage {
     readonly bundledInputs: readonly string[];
 }
 
-/** esbuild options shared with `handlers/gate-approval/build.mjs` (keep both in step). */
+/** esbuild options of the handler bundle (`npm run build -w handlers/gate-approval` runs this builder too). */
 function bundleOptions(handlerDir: string, outDir: string): esbuild.BuildOptions {
     return {
         absWorkingDir: handlerDir,

@@ -28,6 +28,7 @@ import {
     sameFleet,
     updateRunId as formatUpdateRunId,
 } from "../core/arm-id";
+import { seededRng } from "./rng";
 
 export const FLEET_API_VERSION = "2026-06-01";
 
@@ -304,18 +305,6 @@ function pathProblem(path: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** mulberry32: small, fast, seedable; good enough for fault probabilities. */
-function mulberry32(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 class HttpError extends Error {
     constructor(
         readonly status: number,
@@ -513,7 +502,7 @@ export class ArmEmulator {
         this.latencyMs = Math.max(0, options.latencyMs ?? 0);
         this.location = options.location ?? "westeurope";
         this.maxLogEntries = options.maxLogEntries ?? Infinity;
-        this.random = mulberry32(options.seed ?? 1);
+        this.random = seededRng(options.seed ?? 1);
         const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
         if (options.tls) {
             const credentials = selfSignedCertificate();

@@ -355,14 +355,4 @@ export async function deliverWithRetries<E>(
     }
 }
 
-/** A small seeded PRNG (mulberry32), values in [0, 1): jitter and test plans that replay exactly. */
-export function seededRng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
+export { seededRng } from "./rng";

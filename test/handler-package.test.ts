@@ -217,9 +217,9 @@ describe("buildHandlerPackage", () => {
         });
     });
 
-    it("build.mjs (npm run build) produces the same bundle and deploy folder as the program's build", () => {
+    it("npm run build -w handlers/gate-approval produces the same bundle and deploy folder as the program's build", () => {
         const out = path.join(tmp, "b");
-        execFileSync(process.execPath, [path.join(HANDLER_DIR, "build.mjs"), out], { stdio: "pipe" });
+        execFileSync(process.execPath, ["--import", "tsx", path.join(HANDLER_DIR, "build.ts"), out], { stdio: "pipe" });
         expect(
             fs.readFileSync(path.join(out, "index.js")).equals(fs.readFileSync(path.join(pkg.dir, "index.js"))),
         ).toBe(true);

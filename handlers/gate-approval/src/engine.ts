@@ -509,22 +509,32 @@ export async function decide(
         });
     }
 
-    const budget = deadline(settings.decisionBudgetMs ?? DEFAULT_BUDGET_MS);
+    return evaluateWithinBudget(run, ev, undefined, timeOf(ev.resourceEventTime) ?? timeOf(ev.eventTime), {
+        ...base,
+        attempt,
+    });
+}
+
+/**
+ * Evaluates a gate within the decision budget. An exception is `retry` when transient or out of
+ * budget (Event Grid or the next sweep tries again), `held` otherwise. Never throws.
+ */
+async function evaluateWithinBudget(
+    run: Run,
+    view: GateView,
+    listed: GateSnapshot | undefined,
+    firstSeen: number | undefined,
+    fields: ReturnType<typeof gateFields> & { attempt: number },
+): Promise<Decision> {
+    const budget = deadline(run.deps.settings.decisionBudgetMs ?? DEFAULT_BUDGET_MS);
     try {
-        const firstSeen = timeOf(ev.resourceEventTime) ?? timeOf(ev.eventTime);
-        const e = await evaluate(
-            run,
-            ev,
-            undefined,
-            firstSeen !== undefined && firstSeen <= run.now ? firstSeen : undefined,
-            budget.signal,
-        );
-        return run.finish({ ...base, attempt, ...e });
+        const since = firstSeen !== undefined && firstSeen <= run.now ? firstSeen : undefined;
+        const e = await evaluate(run, view, listed, since, budget.signal);
+        return run.finish({ ...fields, ...e });
     } catch (e) {
         const transient = isTransient(e) || budget.signal.aborted;
         return run.finish({
-            ...base,
-            attempt,
+            ...fields,
             outcome: transient ? "retry" : "held",
             reason: `${transient ? "transient failure" : "unexpected error"}: ${describeError(e)}`,
         });
@@ -540,28 +550,7 @@ async function sweepOne(run: Run, snap: GateSnapshot): Promise<Decision> {
     const base = gateFields(v);
     const existing = await run.bestEffort("read", () => deps.state.read(base.gateId));
     const attempt = (existing?.value.attempts ?? 0) + 1;
-    const budget = deadline(deps.settings.decisionBudgetMs ?? DEFAULT_BUDGET_MS);
-    try {
-        const created = timeOf(snap.createdAt);
-        const e = await evaluate(
-            run,
-            v,
-            snap,
-            created !== undefined && created <= run.now ? created : undefined,
-            budget.signal,
-        );
-        return run.finish({ ...base, attempt, ...e });
-    } catch (e) {
-        const transient = isTransient(e) || budget.signal.aborted;
-        return run.finish({
-            ...base,
-            attempt,
-            outcome: transient ? "retry" : "held",
-            reason: `${transient ? "transient failure" : "unexpected error"}: ${describeError(e)}`,
-        });
-    } finally {
-        budget.dispose();
-    }
+    return evaluateWithinBudget(run, v, snap, timeOf(snap.createdAt), { ...base, attempt });
 }
 
 /**

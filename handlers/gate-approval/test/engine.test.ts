@@ -214,6 +214,26 @@ describe("outcomes", () => {
         expect(world.emu.patchCount).toBe(0);
     });
 
+    it("retry, not held: clusterHealth running out of time while ARM throttles", async () => {
+        world = await startWorld({
+            rules: [
+                {
+                    name: "blue-healthy",
+                    match: { group: "blue", timing: "After" },
+                    checks: [{ type: "clusterHealth", timeoutSeconds: 1 }],
+                },
+            ],
+        });
+        world.gate({ n: 1, group: "blue", timing: "After", displayName: "x" });
+        // Throttled past the check's own timeout: the pipeline is still waiting out Retry-After.
+        world.emu.inject({ route: "updateRuns.get", kind: "429", retryAfterSeconds: 1, times: 3 });
+        const d = await decideRaw(world.event({ n: 1, group: "blue", timing: "After", displayName: "x" }), world.deps);
+        expect(d.outcome).toBe("retry");
+        expect(d.reason).toMatch(/clusterHealth.*no answer within 1000 ms/);
+        expect(world.notifications.filter((n) => n.kind === "held")).toEqual([]);
+        expect(world.emu.patchCount).toBe(0);
+    });
+
     it("412 then re-GET once: Completed meanwhile → already-completed", async () => {
         world = await startWorld();
         const id = world.gate({ n: 1 });

@@ -48,6 +48,12 @@ export interface RunChecksOptions {
 }
 
 /** Runs `checks` in cost order until one fails. Never throws. */
+/**
+ * Checks that read Azure APIs: when they run out of time, the pipeline was waiting out throttling or
+ * retrying 5xx, so another delivery may pass (retry, not held). A slow `http` target is an answer.
+ */
+const TIMEOUT_IS_TRANSIENT: ReadonlySet<CheckType> = new Set(["clusterHealth", "metric"]);
+
 export async function runChecks(
     checks: readonly Check[],
     ctx: Omit<CheckContext, "abortSignal">,
@@ -94,7 +100,13 @@ export async function runChecks(
                     transient: true,
                 };
             else if (d.expired() || e instanceof DeadlineError)
-                result = { type: c.type, passed: false, observed: `no answer within ${timeoutMs} ms`, durationMs };
+                result = {
+                    type: c.type,
+                    passed: false,
+                    observed: `no answer within ${timeoutMs} ms`,
+                    durationMs,
+                    ...(TIMEOUT_IS_TRANSIENT.has(c.type) ? { transient: true } : {}),
+                };
             else
                 result = {
                     type: c.type,
