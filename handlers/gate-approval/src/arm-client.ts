@@ -18,6 +18,7 @@ import {
     SendResult,
     createTransport,
     describeError,
+    isCredentialError,
     isTransientStatus,
     isTransportError,
     send,
@@ -219,7 +220,7 @@ export class ArmClient implements FleetApi {
             return await send(this.transport, url, { ...init, abortSignal: o?.abortSignal });
         } catch (e) {
             if (e instanceof ArmError) throw e;
-            if (isTransportError(e) || o?.abortSignal?.aborted)
+            if (isTransportError(e) || isCredentialError(e) || o?.abortSignal?.aborted)
                 throw new ArmError(
                     `${what}: ${describeError(e)}`,
                     true,

@@ -255,6 +255,18 @@ export function isTransportError(e: unknown): boolean {
     return e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError");
 }
 
+/**
+ * A token could not be had (the managed identity endpoint failing, Entra ID throttling): the
+ * platform's problem, not a verdict about the gate, so worth another delivery. Matched by name, as
+ * `@azure/identity` names its errors, so the bundle needs no import of its classes here.
+ */
+export function isCredentialError(e: unknown): boolean {
+    return (
+        e instanceof Error &&
+        ["CredentialUnavailableError", "AuthenticationError", "AggregateAuthenticationError"].includes(e.name)
+    );
+}
+
 /** HTTP statuses that say "try again later" rather than "no". */
 export function isTransientStatus(status: number): boolean {
     return status === 408 || status === 429 || status >= 500;

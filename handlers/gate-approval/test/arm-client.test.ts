@@ -40,6 +40,20 @@ describe("ArmClient against the emulator", () => {
         expect(world.emu.requests.every((r) => r.authorized)).toBe(true);
     });
 
+    it("a token that cannot be had is transient (another delivery), and no request goes out", async () => {
+        world = await startWorld();
+        const id = world.gate({ n: 1, stage: "dev", timing: "Before", displayName: "go" });
+        world.emu.resetLog();
+        const unavailable = new Error("ManagedIdentityCredential: the IMDS endpoint did not answer");
+        unavailable.name = "CredentialUnavailableError";
+        const arm = client(world, { credential: { getToken: () => Promise.reject(unavailable) } });
+        const err = await arm.getGate(id).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ArmError);
+        expect((err as ArmError).transient).toBe(true);
+        expect((err as ArmError).message).toMatch(/CredentialUnavailableError: ManagedIdentityCredential/);
+        expect(world.emu.requests).toEqual([]);
+    });
+
     it("lists every gate across pages", async () => {
         world = await startWorld({ emulator: { pageSize: 2 } });
         for (let i = 1; i <= 5; i++) world.gate({ n: i });
