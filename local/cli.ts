@@ -2,14 +2,16 @@
  * The offline commands: `npm start`, `npm run plan`, `npm run rehearse`, `npm run replay`.
  * Exit codes: 0 success, 1 a finding (config error, mandatory policy violation, stuck gate), 2 usage.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../config";
-import { formatPlanTree, planJson, planStack } from "./plan";
+import { ConfigError, parseConfigMap } from "../config";
+import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan";
+import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./rehearse";
 import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
 import { ProgramError } from "./mocks";
 import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
-import { StackFileError } from "./stack-file";
+import { loadStackFile, StackFileError } from "./stack-file";
 
 interface PlanOptions {
     readonly stack: string;
@@ -50,6 +52,65 @@ async function plan(opts: PlanOptions): Promise<number> {
     return hasMandatoryViolation(violations) ? 1 : 0;
 }
 
+interface RehearseCliOptions {
+    readonly stack: string;
+    readonly json?: boolean;
+    readonly now?: string;
+    readonly approveManual?: boolean;
+    readonly fail: string[];
+}
+
+function isoDate(flag: string, value: string | undefined): Date | undefined {
+    if (value === undefined) return undefined;
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
+        throw new ReplayInputError(`${flag} "${value}" is not an ISO 8601 date-time`);
+    return d;
+}
+
+/** Writes the rollout diagram where a PR workflow can pick it up; returns the path. */
+function writeDiagram(stack: string, mermaid: string): string {
+    const dir = path.join(PROJECT_ROOT, ".rehearsal");
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${stack}.md`);
+    writeFileSync(file, `### Rollout of stack \`${stack}\`\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`\n`);
+    return file;
+}
+
+async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promise<number> {
+    const now = isoDate("--now", opts.now);
+    const result = await rehearse({
+        stack: opts.stack,
+        ...(now ? { now } : {}),
+        ...(opts.approveManual ? { approveManual: true } : {}),
+        ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
+        ...(planned ? { plan: planned } : {}),
+        ...(opts.json ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
+    });
+    if (opts.json) {
+        process.stdout.write(`${JSON.stringify(rehearsalJson(result), null, 2)}\n`);
+    } else {
+        const file = loadStackFile(opts.stack, PROJECT_ROOT);
+        const mermaid = rehearsalMermaid(result, parseConfigMap(file.config, file.secretKeys));
+        const written = writeDiagram(opts.stack, mermaid);
+        process.stdout.write(
+            `${formatRehearsal(result)}\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`\n(diagram written to ${path.relative(process.cwd(), written)})\n`,
+        );
+    }
+    return result.stuck.length > 0 ? 1 : 0;
+}
+
+/** `npm start`: the dev stack's plan and policy verdict, then a rehearsal of an update run. */
+async function start(): Promise<number> {
+    process.stdout.write("== plan of stack dev (offline, Pulumi mocks) ==\n");
+    const p = await planStack("dev");
+    const violations = await evaluatePolicies(p);
+    process.stdout.write(`${formatPlanTree(p)}\n\n== policy pack ==\n${formatViolations(violations)}\n\n`);
+    process.stdout.write("== rehearsal of an update run (manual gates approved as a person would) ==\n");
+    const rehearsed = await rehearseCommand({ stack: "dev", approveManual: true, fail: [] }, p);
+    return hasMandatoryViolation(violations) ? 1 : rehearsed;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
     let code = 0;
     const program = new Command()
@@ -60,9 +121,9 @@ export async function main(argv: readonly string[]): Promise<number> {
 
     program
         .command("start")
-        .description("offline walk-through of the dev stack")
+        .description("offline walk-through of the dev stack: plan, policy verdict, rehearsal of an update run")
         .action(async () => {
-            code = await plan({ stack: "dev" });
+            code = await start();
         });
 
     program
@@ -85,9 +146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option("--json", "print one decision object per event (README: replay JSON shape)")
         .option("--now <iso>", "fix the handler's clock, e.g. 2026-11-24T10:00:00Z (window checks)")
         .action(async (file: string, opts: { stack: string; json?: boolean; now?: string }) => {
-            const now = opts.now === undefined ? undefined : new Date(opts.now);
-            if (now !== undefined && (Number.isNaN(now.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(opts.now!)))
-                throw new ReplayInputError(`--now "${opts.now}" is not an ISO 8601 date-time`);
+            const now = isoDate("--now", opts.now);
             const result = await replay({
                 stack: opts.stack,
                 events: readEventsFile(file),
@@ -99,17 +158,22 @@ export async function main(argv: readonly string[]): Promise<number> {
             code = 0;
         });
 
-    for (const name of ["rehearse"]) {
-        program
-            .command(name)
-            .description(`${name} (not available yet)`)
-            .allowUnknownOption()
-            .allowExcessArguments()
-            .action(() => {
-                process.stderr.write(`${name}: not available yet in this version\n`);
-                code = 2;
-            });
-    }
+    program
+        .command("rehearse")
+        .description("simulate an update run of a stack: each gate's routing, decision and timing")
+        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse")
+        .option("--json", "print { stack, gates, stuck, durationMs } (README: rehearse JSON shape)")
+        .option("--now <iso>", "start of the virtual clock, e.g. 2026-11-24T09:00:00Z (default: now)")
+        .option("--approve-manual", "approve manual gates as a person would (otherwise the run waits there)")
+        .option(
+            "--fail <member>",
+            "make this member's upgrade fail (repeatable)",
+            (v: string, acc: string[]) => [...acc, v],
+            [],
+        )
+        .action(async (opts: RehearseCliOptions) => {
+            code = await rehearseCommand(opts);
+        });
 
     // If the event loop drains before a command finishes, something awaited can never settle:
     // fail loudly rather than let Node exit 0 with nothing printed.

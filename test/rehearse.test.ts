@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { evaluateFilter, gateEventFor } from "../core/event-filter";
 import { parseConfigMap } from "../config";
 import { OFFLINE_DEFAULTS } from "../local/mocks";
@@ -224,5 +224,55 @@ describe("rehearse", () => {
         expect(mermaid).toContain("group eu-blue<br/>2 member(s)");
         expect(mermaid).toContain("approved by rule (canary-healthy)");
         expect(mermaid.match(/:::manual/g)).toHaveLength(1);
+    });
+});
+
+describe("npm run rehearse (CLI)", () => {
+    async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+        const { main } = await import("../local/cli");
+        const out: string[] = [];
+        const err: string[] = [];
+        const so = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+        const se = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+        try {
+            return { code: await main(args), out: out.join(""), err: err.join("") };
+        } finally {
+            so.mockRestore();
+            se.mockRestore();
+        }
+    }
+
+    it("prints the DESIGN.md JSON shape and exits 1 when the run waits at a manual gate", async () => {
+        const r = await run(["rehearse", "--stack", "dev", "--json", "--now", "2026-11-24T09:00:00Z"]);
+        expect(r.code).toBe(1);
+        const json = JSON.parse(r.out) as {
+            stack: string;
+            gates: Record<string, unknown>[];
+            stuck: unknown[];
+            durationMs: number;
+        };
+        expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs"]);
+        expect(json.gates.map((g) => Object.keys(g))).toEqual([
+            ["stage", "group", "timing", "displayName", "rule", "subscriptions", "outcome"],
+            ["stage", "group", "timing", "displayName", "rule", "subscriptions", "outcome"],
+        ]);
+        expect(json.gates.map((g) => [g.displayName, g.outcome])).toEqual([
+            ["Check with sales team", "approved"],
+            ["blue healthy", "manual"],
+        ]);
+        expect(json.stuck).toHaveLength(1);
+    });
+
+    it("exits 0 with --approve-manual and writes the rollout diagram", async () => {
+        const r = await run(["rehearse", "--stack", "dev", "--approve-manual", "--now", "2026-11-24T09:00:00Z"]);
+        expect(r.code).toBe(0);
+        expect(r.out).toContain("```mermaid\nflowchart");
+        expect(r.out).toMatch(/\(diagram written to .*\.rehearsal[\\/]dev\.md\)/);
+    });
+
+    it("exits 1 naming a bad --now", async () => {
+        const r = await run(["rehearse", "--stack", "dev", "--now", "monday"]);
+        expect(r.code).toBe(1);
+        expect(r.err).toBe('--now "monday" is not an ISO 8601 date-time\n');
     });
 });
