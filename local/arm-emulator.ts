@@ -141,6 +141,11 @@ export interface ArmEmulatorOptions {
     /** Keep at most this many log entries (oldest dropped); default Infinity. */
     maxLogEntries?: number;
     /**
+     * The resources' clock (ms since the epoch) for `systemData` timestamps; default the real clock.
+     * The rehearsal passes its virtual clock, so a gate's age is virtual time too.
+     */
+    clock?: () => number;
+    /**
      * Default false. True: serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (`url` is then
      * `https://…`, trust it with `ca`). `@azure/core-rest-pipeline`'s bearer-token policy refuses
      * plain-http URLs, so a client using it needs this (e.g. `createPipelineFromOptions({ tlsOptions: { ca } })`).
@@ -474,6 +479,7 @@ export class ArmEmulator {
     private readonly latencyMs: number;
     private readonly location: string;
     private readonly maxLogEntries: number;
+    private readonly clock: () => number;
     private readonly random: () => number;
     private port = 0;
     private stopped = false;
@@ -502,6 +508,7 @@ export class ArmEmulator {
         this.latencyMs = Math.max(0, options.latencyMs ?? 0);
         this.location = options.location ?? "westeurope";
         this.maxLogEntries = options.maxLogEntries ?? Infinity;
+        this.clock = options.clock ?? Date.now;
         this.random = seededRng(options.seed ?? 1);
         const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
         if (options.tls) {
@@ -584,7 +591,7 @@ export class ArmEmulator {
             target: { id: gate.target.id, updateRunProperties: { ...props } },
         };
         if (gate.displayName !== undefined) stored.displayName = gate.displayName;
-        const now = new Date().toISOString();
+        const now = new Date(this.clock()).toISOString();
         const record: GateRecord = {
             gate: stored,
             fleetKey: fleet.id.toLowerCase(),
@@ -616,7 +623,7 @@ export class ArmEmulator {
         if (!GATE_STATES.includes(state)) throw new Error(`invalid gate state ${JSON.stringify(state)}`);
         r.gate.state = state;
         r.gate.eTag = this.nextEtag();
-        r.lastModifiedAt = new Date().toISOString();
+        r.lastModifiedAt = new Date(this.clock()).toISOString();
         r.lastModifiedBy = "approver@contoso.com";
         r.lastModifiedByType = "User";
         return copyGate(r.gate);
@@ -696,7 +703,7 @@ export class ArmEmulator {
             }
         }
         const copy: UpdateRunSpec = JSON.parse(JSON.stringify(spec)) as UpdateRunSpec;
-        const now = new Date().toISOString();
+        const now = new Date(this.clock()).toISOString();
         const existing = fleet.runs.get(spec.name.toLowerCase());
         fleet.runs.set(spec.name.toLowerCase(), {
             id,
@@ -1111,7 +1118,7 @@ export class ArmEmulator {
         }
         r.gate.state = state;
         r.gate.eTag = this.nextEtag();
-        r.lastModifiedAt = new Date().toISOString();
+        r.lastModifiedAt = new Date(this.clock()).toISOString();
         r.lastModifiedBy = "arm-client";
         r.lastModifiedByType = "Application";
         this.patches++;

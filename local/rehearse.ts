@@ -293,7 +293,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
     const at = () => new Date(clock.now()).toISOString();
     const note = (e: Omit<TimelineEntry, "at">) => timeline.push({ at: at(), ...e });
 
-    const emu = await ArmEmulator.start({ tls: true });
+    const emu = await ArmEmulator.start({ tls: true, clock: () => clock.now() });
     try {
         emu.addFleet(fleetId);
         const membersOf = (group: string) => cfg.members.filter((m) => m.group === group);

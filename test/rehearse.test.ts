@@ -276,3 +276,16 @@ describe("npm run rehearse (CLI)", () => {
         expect(r.err).toBe('--now "monday" is not an ISO 8601 date-time\n');
     });
 });
+
+describe("rehearsal clock", () => {
+    it("ages gates on the virtual clock: the first escalation comes after escalateAfterMinutes, not at once", async () => {
+        // Saturday, days after the real clock: the dev gate is held until Monday 09:00 in Berlin.
+        const r = await rehearse({ stack: "dev", now: new Date("2026-11-28T09:00:00Z"), approveManual: true });
+        expect(r.gates[0]).toMatchObject({ displayName: "Check with sales team", outcome: "approved" });
+        const escalations = r.notifications.filter((n) => n.kind === "escalation");
+        expect(escalations.length).toBeGreaterThan(0);
+        const first = escalations[0] as { pendingMinutes?: number };
+        expect(first.pendingMinutes).toBeGreaterThanOrEqual(240);
+        expect(first.pendingMinutes).toBeLessThan(240 + 10);
+    });
+});
