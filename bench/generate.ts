@@ -9,6 +9,8 @@ export interface GeneratedStackOptions {
     readonly members: number;
     readonly stages?: number;
     readonly groupSize?: number;
+    /** Number of update groups (overrides groupSize); gates = one per stage + one per group. */
+    readonly groups?: number;
     readonly environment?: string;
     /** The check every rule runs: clusterHealth (default) or an always-open window (no cluster reads). */
     readonly check?: "clusterHealth" | "window";
@@ -17,7 +19,7 @@ export interface GeneratedStackOptions {
 export function generateStackConfig(opts: GeneratedStackOptions): Record<string, unknown> {
     const stagesCount = opts.stages ?? 3;
     const groupSize = opts.groupSize ?? 10;
-    const groupsCount = Math.max(stagesCount, Math.ceil(opts.members / groupSize));
+    const groupsCount = opts.groups ?? Math.max(stagesCount, Math.ceil(opts.members / groupSize));
     const groupNames = Array.from({ length: groupsCount }, (_, i) => `g${String(i + 1).padStart(3, "0")}`);
     const stages = Array.from({ length: stagesCount }, (_, s) => ({
         name: `s${s + 1}`,
