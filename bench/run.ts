@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { generateStackYaml } from "./generate";
 import { benchBundle, benchReplay, type Row } from "./handler";
+import { benchFilters, benchRehearsal } from "./rehearse";
 
 function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -99,6 +100,16 @@ async function main(): Promise<void> {
             "Gate handler: bundle",
             "The package `pulumi up` deploys (`components/handler-package.ts`).",
             benchBundle(),
+        ),
+        ...table(
+            "Rehearsal",
+            "A whole update run of a generated stack through Event Grid filters and the real handler (`local/rehearse.ts`).",
+            await benchRehearsal(),
+        ),
+        ...table(
+            "Event Grid filter evaluation",
+            "`core/event-filter.ts`, compiled once per subscription.",
+            benchFilters(),
         ),
     );
     const text = [
