@@ -32,15 +32,40 @@ export class ArmIdError extends Error {
     }
 }
 
+const PROVIDER_PATTERN = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$/;
+const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/**
+ * Recently parsed ids (an event's ids are parsed again from the gate resource, the PATCH answer and
+ * the state store). Only successful parses are kept, frozen; cleared when full.
+ */
+const parsedIds = new Map<string, ArmResourceId>();
+const PARSED_IDS_MAX = 1024;
+
 /** Parses a resource-group-scoped provider resource id. Throws `ArmIdError` with the reason. */
 export function parseArmId(id: string): ArmResourceId {
     if (typeof id !== "string") throw new ArmIdError(String(id), "not a string");
+    const cached = parsedIds.get(id);
+    if (cached !== undefined) return cached;
+    const parsed = parseArmIdUncached(id);
+    if (parsedIds.size >= PARSED_IDS_MAX) parsedIds.clear();
+    parsedIds.set(id, parsed);
+    return parsed;
+}
+
+function parseArmIdUncached(id: string): ArmResourceId {
     if (id.length > MAX_ID_LENGTH) throw new ArmIdError(id, `longer than ${MAX_ID_LENGTH} characters`);
     if (!id.startsWith("/")) throw new ArmIdError(id, "must start with '/'");
     const parts = id.slice(1).split("/");
-    if (parts.some((p) => p.length === 0)) throw new ArmIdError(id, "empty segment");
-    if (parts.some((p) => p === "." || p === "..")) throw new ArmIdError(id, "traversal segment");
-    const [subKey, subscriptionId, rgKey, resourceGroup, providersKey, provider, ...rest] = parts;
+    let empty = false;
+    let traversal = false;
+    for (const p of parts) {
+        if (p.length === 0) empty = true;
+        else if (p === "." || p === "..") traversal = true;
+    }
+    if (empty) throw new ArmIdError(id, "empty segment");
+    if (traversal) throw new ArmIdError(id, "traversal segment");
+    const [subKey, subscriptionId, rgKey, resourceGroup, providersKey, provider] = parts;
     if (!eq(subKey, "subscriptions") || subscriptionId === undefined)
         throw new ArmIdError(id, "expected /subscriptions/{id}");
     if (!GUID_PATTERN.test(subscriptionId)) throw new ArmIdError(id, "subscription id is not a GUID");
@@ -49,20 +74,19 @@ export function parseArmId(id: string): ArmResourceId {
     if (!RESOURCE_GROUP_PATTERN.test(resourceGroup)) throw new ArmIdError(id, "invalid resource group name");
     if (!eq(providersKey, "providers") || provider === undefined)
         throw new ArmIdError(id, "expected /providers/{namespace}");
-    if (!/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$/.test(provider))
-        throw new ArmIdError(id, "invalid provider namespace");
-    if (rest.length === 0 || rest.length % 2 !== 0)
-        throw new ArmIdError(id, "expected type/name pairs after the provider");
-    const segments: [string, string][] = [];
-    for (let i = 0; i < rest.length; i += 2) {
-        const type = rest[i]!;
-        const name = rest[i + 1]!;
-        if (!/^[A-Za-z][A-Za-z0-9]*$/.test(type)) throw new ArmIdError(id, `invalid type segment "${type}"`);
+    if (!PROVIDER_PATTERN.test(provider)) throw new ArmIdError(id, "invalid provider namespace");
+    const rest = parts.length - 6;
+    if (rest <= 0 || rest % 2 !== 0) throw new ArmIdError(id, "expected type/name pairs after the provider");
+    const segments: (readonly [string, string])[] = [];
+    for (let i = 6; i < parts.length; i += 2) {
+        const type = parts[i]!;
+        const name = parts[i + 1]!;
+        if (!TYPE_PATTERN.test(type)) throw new ArmIdError(id, `invalid type segment "${type}"`);
         if (eq(type, "providers")) throw new ArmIdError(id, "nested provider segment");
         if (!NAME_SEGMENT_PATTERN.test(name)) throw new ArmIdError(id, `invalid name segment "${name}"`);
-        segments.push([type, name]);
+        segments.push(Object.freeze([type, name] as const));
     }
-    return { subscriptionId, resourceGroup, provider, segments };
+    return Object.freeze({ subscriptionId, resourceGroup, provider, segments: Object.freeze(segments) });
 }
 
 /** Formats an id; the inverse of `parseArmId`. */

@@ -265,13 +265,15 @@ function describeIssue(error: z.ZodError, input: unknown, prefix: string): strin
     return `${where}: ${issue.message} (${shown})`;
 }
 
+const X_RUN_SEGMENT = /(?:^|\/)(x{4,})(?=\/|$)/i;
+
 /** A documentation placeholder in an id-like string: a `{name}` segment or a run of x's. */
 function placeholderIn(s: unknown): string | undefined {
     if (typeof s !== "string") return undefined;
     const braces = /\{[^{}]{0,64}\}/.exec(s);
     if (braces) return braces[0];
-    for (const seg of s.split("/")) if (/^x{4,}$/i.test(seg)) return seg;
-    return undefined;
+    // The first `/`-separated segment made only of x's.
+    return X_RUN_SEGMENT.exec(s)?.[1];
 }
 
 function serializedLength(v: unknown): number | "unserializable" {

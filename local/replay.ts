@@ -22,7 +22,8 @@ import { createRuntime } from "../handlers/gate-approval/src/runtime";
 import { readSettings } from "../handlers/gate-approval/src/settings";
 import { MemoryStateStore } from "../handlers/gate-approval/src/state";
 import { managedClusterId } from "../components/fleet";
-import { ArmEmulator } from "./arm-emulator";
+import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./arm-emulator";
+import { ArmEmulatorRemote } from "./arm-emulator-worker";
 import { OFFLINE_DEFAULTS } from "./mocks";
 import { loadStackFile } from "./stack-file";
 import { PROJECT_ROOT } from "./plan";
@@ -49,6 +50,11 @@ export interface ReplayOptions {
      * in order). Decisions are reported in event order either way.
      */
     readonly concurrency?: number;
+    /**
+     * Where the emulator runs: "in-process" (default) shares the handler's thread; "worker" runs it in a
+     * worker thread (its own core), for throughput measurements.
+     */
+    readonly emulator?: "in-process" | "worker";
 }
 
 export interface ReplayResult {
@@ -168,6 +174,35 @@ function toReplayDecision(d: Decision): ReplayDecision {
     };
 }
 
+/** The part of the emulator replay uses, in-process or in a worker thread. */
+interface ReplayEmulator {
+    readonly url: string;
+    readonly ca: string | undefined;
+    addFleet(fleetId: string): unknown;
+    addMember(fleetId: string, member: MemberState): unknown;
+    putUpdateRun(spec: UpdateRunSpec): unknown;
+    addGate(gate: Omit<EmulatorGate, "eTag" | "id"> & { fleetId: string }): unknown;
+    requests(): Promise<{ route: string; status: number | string }[]>;
+    patchCount(): Promise<number>;
+    stop(): Promise<void>;
+}
+
+async function startEmulator(where: "in-process" | "worker"): Promise<ReplayEmulator> {
+    if (where === "worker") return ArmEmulatorRemote.start({ tls: true });
+    const emu = await ArmEmulator.start({ tls: true });
+    return {
+        url: emu.url,
+        ca: emu.ca,
+        addFleet: (fleetId) => emu.addFleet(fleetId),
+        addMember: (fleetId, member) => emu.addMember(fleetId, member),
+        putUpdateRun: (spec) => emu.putUpdateRun(spec),
+        addGate: (gate) => emu.addGate(gate),
+        requests: () => Promise.resolve(emu.requests.map((q) => ({ route: q.route, status: q.status }))),
+        patchCount: () => Promise.resolve(emu.patchCount),
+        stop: () => emu.stop(),
+    };
+}
+
 /** Seeds the emulator from the stack and the events, then runs every event through the handler. */
 export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
@@ -189,18 +224,21 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
     }
 
-    const emu = await ArmEmulator.start({ tls: true });
+    const emu = await startEmulator(opts.emulator ?? "in-process");
     try {
-        emu.addFleet(fleetId);
+        // Seeding calls are sent in order (a worker answers them in order): await them all at once.
+        const seeding: unknown[] = [emu.addFleet(fleetId)];
         for (const m of cfg.members) {
-            emu.addMember(fleetId, {
-                name: m.name,
-                clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
-                group: m.group,
-                updateState: completed.has(m.group) ? "Completed" : "NotStarted",
-                provisioningState: "Succeeded",
-                powerState: "Running",
-            });
+            seeding.push(
+                emu.addMember(fleetId, {
+                    name: m.name,
+                    clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+                    group: m.group,
+                    updateState: completed.has(m.group) ? "Completed" : "NotStarted",
+                    provisioningState: "Succeeded",
+                    powerState: "Running",
+                }),
+            );
         }
         const stages = cfg.updateStrategy.stages.map((s) => ({
             name: s.name,
@@ -210,28 +248,31 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             })),
         }));
         for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
-            emu.putUpdateRun({ fleetId, name: run, stages });
+            seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
         const seeded = new Set<string>();
         for (const e of created) {
             if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
             seeded.add(e.gate.gateName);
-            emu.addGate({
-                fleetId,
-                name: e.gate.gateName,
-                ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
-                gateType: "Approval",
-                state: "Pending",
-                target: {
-                    id: e.updateRunId,
-                    updateRunProperties: {
-                        name: e.updateRun.updateRunName,
-                        ...(e.stage !== undefined ? { stage: e.stage } : {}),
-                        ...(e.group !== undefined ? { group: e.group } : {}),
-                        timing: e.timing,
+            seeding.push(
+                emu.addGate({
+                    fleetId,
+                    name: e.gate.gateName,
+                    ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
+                    gateType: "Approval",
+                    state: "Pending",
+                    target: {
+                        id: e.updateRunId,
+                        updateRunProperties: {
+                            name: e.updateRun.updateRunName,
+                            ...(e.stage !== undefined ? { stage: e.stage } : {}),
+                            ...(e.group !== undefined ? { group: e.group } : {}),
+                            timing: e.timing,
+                        },
                     },
-                },
-            });
+                }),
+            );
         }
+        await Promise.all(seeding);
 
         const settings = readSettings({
             FLEET_ID: fleetId,
@@ -298,18 +339,19 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         const handlerMs = perEvent.map((e) => e.ms);
         // With concurrency, transport time overlaps other events' work: only meaningful at width 1.
         const transportMs = perEvent.map((e) => e.transport);
+        const requestLog = await emu.requests();
         return {
             stack: opts.stack,
             fleetId,
             decisions,
             notifications,
-            requests: emu.requests.length,
-            patches: emu.patchCount,
+            requests: requestLog.length,
+            patches: await emu.patchCount(),
             tokenAcquisitions: credential.calls,
             handlerMs,
             transportMs,
             wallMs,
-            requestLog: emu.requests.map((q) => ({ route: q.route, status: q.status })),
+            requestLog,
         };
     } finally {
         await emu.stop();

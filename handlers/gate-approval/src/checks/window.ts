@@ -42,8 +42,23 @@ export interface LocalTime {
     readonly minutes: number;
 }
 
+/**
+ * The last answer per time zone, keyed by the UTC second: tz offsets are whole seconds, so every
+ * instant of one second has the same local date and minute.
+ */
+const lastLocalTime = new Map<string, { second: number; time: LocalTime }>();
+
 /** Wall-clock date, weekday and minute of `epochMs` in `timeZone`. */
 export function localTime(epochMs: number, timeZone: string): LocalTime {
+    const second = Math.floor(epochMs / 1000);
+    const last = lastLocalTime.get(timeZone);
+    if (last !== undefined && last.second === second) return last.time;
+    const time = Object.freeze(computeLocalTime(epochMs, timeZone));
+    lastLocalTime.set(timeZone, { second, time });
+    return time;
+}
+
+function computeLocalTime(epochMs: number, timeZone: string): LocalTime {
     const parts: Record<string, string> = {};
     for (const p of formatter(timeZone).formatToParts(new Date(epochMs))) parts[p.type] = p.value;
     const date = `${parts.year}-${parts.month}-${parts.day}`;
