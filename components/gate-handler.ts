@@ -188,14 +188,13 @@ export interface AppSettingInputs {
     readonly sweepMinutes: number;
     readonly escalateAfterMinutes: number;
     readonly notifyWebhookUrl?: pulumi.Input<string>;
-    /** Region of the app: its Azure Monitor metrics endpoint serves the `metric` checks. */
-    readonly location: pulumi.Input<string>;
 }
 
-/** The regional Azure Monitor metrics (data plane) endpoint, e.g. `https://westeurope.metrics.monitor.azure.com`. */
-export function metricsEndpoint(location: string): string {
-    return `https://${location.toLowerCase().replace(/\s+/g, "")}.metrics.monitor.azure.com`;
-}
+/**
+ * Azure Monitor's metrics (data plane) endpoint, one per region: the handler resolves `{region}`
+ * for each member cluster, since the batch API answers only for resources of its own region.
+ */
+export const METRICS_ENDPOINT_TEMPLATE = "https://{region}.metrics.monitor.azure.com";
 
 /**
  * The handler's app settings, in a stable order. Host storage and telemetry go through the
@@ -218,7 +217,7 @@ export function handlerAppSettings(s: AppSettingInputs): { name: string; value: 
         { name: "APPROVAL_RULES", value: s.rulesJson },
         { name: "SWEEP_SCHEDULE", value: sweepSchedule(s.sweepMinutes) },
         { name: "ESCALATE_AFTER_MINUTES", value: String(s.escalateAfterMinutes) },
-        { name: "METRICS_ENDPOINT", value: pulumi.output(s.location).apply(metricsEndpoint) },
+        { name: "METRICS_ENDPOINT", value: METRICS_ENDPOINT_TEMPLATE },
     ];
     if (s.notifyWebhookUrl !== undefined) {
         settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
@@ -415,7 +414,6 @@ export class GateHandler extends pulumi.ComponentResource {
                         subscriptionId: args.subscriptionId,
                         rulesJson: args.rulesJson,
                         sweepMinutes: args.sweepMinutes,
-                        location: args.location,
                         escalateAfterMinutes: args.escalateAfterMinutes,
                         notifyWebhookUrl: args.notifyWebhookUrl,
                     }).map((x) => [x.name, x.value]),

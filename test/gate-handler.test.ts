@@ -380,7 +380,7 @@ describe("GateHandler variants", () => {
             APPROVAL_RULES: JSON.stringify([{ name: "sales-check" }]),
             SWEEP_SCHEDULE: "0 */5 * * * *",
             ESCALATE_AFTER_MINUTES: "240",
-            METRICS_ENDPOINT: "https://westeurope.metrics.monitor.azure.com",
+            METRICS_ENDPOINT: "https://{region}.metrics.monitor.azure.com",
         });
         for (const deprecated of FLEX_DEPRECATED_APP_SETTINGS) expect(settingsOf(rs)).not.toHaveProperty(deprecated);
     });
@@ -395,7 +395,6 @@ describe("GateHandler variants", () => {
             rulesJson: "[]",
             sweepMinutes: 5,
             escalateAfterMinutes: 60,
-            location: "westeurope",
         };
         const without = handlerAppSettings(base);
         const withHook = handlerAppSettings({ ...base, notifyWebhookUrl: WEBHOOK });

@@ -76,6 +76,8 @@ export interface ManagedClusterStatus {
     readonly id: string;
     readonly provisioningState?: string;
     readonly powerState?: string;
+    /** Azure region, e.g. `eastus`: metric checks query that region's Azure Monitor endpoint. */
+    readonly location?: string;
 }
 
 export interface CallOptions {
@@ -366,18 +368,21 @@ export class ArmClient implements FleetApi {
         const r = await this.call(what, this.url(clusterId, this.clusterApiVersion), o);
         if (r.status === 404) return undefined;
         if (r.status !== 200) throw armErrorFrom(what, r);
-        let props: Record<string, unknown>;
+        let body: Record<string, unknown>;
         try {
-            props = obj(obj(JSON.parse(r.bodyText)).properties);
+            body = obj(JSON.parse(r.bodyText));
         } catch {
             throw new ArmError(`${what}: response is not JSON`, true, r.status);
         }
+        const props = obj(body.properties);
         const provisioningState = str(props.provisioningState);
         const powerState = str(obj(props.powerState).code);
+        const location = str(body.location);
         return {
             id: clusterId,
             ...(provisioningState !== undefined ? { provisioningState } : {}),
             ...(powerState !== undefined ? { powerState } : {}),
+            ...(location !== undefined ? { location } : {}),
         };
     }
 }

@@ -6,7 +6,7 @@
  * Set by `components/gate-handler.ts`: AZURE_CLIENT_ID, FLEET_ID, SUBSCRIPTION_ID, APPROVAL_RULES,
  * SWEEP_SCHEDULE, ESCALATE_AFTER_MINUTES, NOTIFY_WEBHOOK_URL (optional),
  * AzureWebJobsStorage__accountName. Optional overrides (defaults fit public Azure):
- * ARM_ENDPOINT, METRICS_ENDPOINT (regional `https://<region>.metrics.monitor.azure.com`, needed
+ * ARM_ENDPOINT, METRICS_ENDPOINT (`https://{region}.metrics.monitor.azure.com`, resolved per member region, needed
  * by `metric` checks), STATE_CONTAINER, STATE_BLOB_ENDPOINT, DECISION_BUDGET_SECONDS.
  */
 import { z } from "zod";
@@ -102,7 +102,16 @@ const EnvSchema = z.object({
     NOTIFY_WEBHOOK_URL: secureUrl("a Teams/Slack incoming webhook").optional(),
     AZURE_CLIENT_ID: z.string().trim().regex(GUID_PATTERN, "expected a client id GUID").optional(),
     ARM_ENDPOINT: secureUrl("Azure Resource Manager").default("https://management.azure.com"),
-    METRICS_ENDPOINT: secureUrl("Azure Monitor metrics, e.g. https://westeurope.metrics.monitor.azure.com").optional(),
+    // A template with `{region}` (Azure), resolved per member region; or one endpoint (the emulator).
+    METRICS_ENDPOINT: z
+        .string()
+        .trim()
+        .refine(
+            (s) => secureUrl("").safeParse(s.replace("{region}", "westeurope")).success,
+            "expected an https URL, e.g. https://{region}.metrics.monitor.azure.com",
+        )
+        .transform((s) => s.replace(/\/+$/, ""))
+        .optional(),
     AzureWebJobsStorage__accountName: z
         .string()
         .trim()

@@ -202,6 +202,7 @@ describe("ArmClient against the emulator", () => {
             id: clusterId("aks-blue-2"),
             provisioningState: "Succeeded",
             powerState: "Stopped",
+            location: "westeurope",
         });
         await expect(world.arm.getManagedCluster(`${FLEET_ID}/gates/${guid(1)}`)).rejects.toThrow(
             /not a managed cluster id/,

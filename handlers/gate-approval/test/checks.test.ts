@@ -8,6 +8,8 @@ import { DecisionScope, runChecks, type CheckRegistry, type CheckResult } from "
 import { valueAtPath } from "../src/checks/http";
 import type { CheckServices } from "../src/checks/types";
 import { createTransport } from "../src/pipeline";
+import { createMetricsReader } from "../src/checks/metric";
+import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { FAST, World, clusterId, startWorld } from "./helpers";
 
 let world: World | undefined;
@@ -142,6 +144,68 @@ describe("metric (emulator, MetricsClient.queryResources)", () => {
         expect(bad!.passed).toBe(false);
         expect(bad!.observed).toContain("aks-blue-2: 91.5 (needs < 90)");
         expect(world.emu.requests.some((q) => q.route === "metrics.batch" && q.status === 200)).toBe(true);
+    });
+
+    it("queries each member's region at its own Azure Monitor endpoint (the batch API is regional)", async () => {
+        world = await startWorld({
+            members: [
+                {
+                    name: "aks-blue-1",
+                    clusterResourceId: clusterId("aks-blue-1"),
+                    group: "blue",
+                    updateState: "Completed",
+                    location: "westeurope",
+                },
+                {
+                    name: "aks-blue-2",
+                    clusterResourceId: clusterId("aks-blue-2"),
+                    group: "blue",
+                    updateState: "Completed",
+                    location: "eastus",
+                },
+            ],
+        });
+        world.emu.setMetric(clusterId("aks-blue-1"), "node_cpu_usage_percentage", 40);
+        world.emu.setMetric(clusterId("aks-blue-2"), "node_cpu_usage_percentage", 60);
+        // The transport is the HTTP boundary: note the regional host asked for, answer from the emulator.
+        const inner = createDefaultHttpClient();
+        const hosts: string[] = [];
+        const emulatorUrl = world.emu.url;
+        const httpClient: HttpClient = {
+            sendRequest(request) {
+                hosts.push(new URL(request.url).host);
+                request.url = request.url.replace(/^https:\/\/[^/]+/, emulatorUrl);
+                return inner.sendRequest(request);
+            },
+        };
+        const metrics = createMetricsReader({
+            ...FAST,
+            tlsCa: world.emu.ca!,
+            httpClient,
+            endpoint: "https://{region}.metrics.monitor.azure.com",
+            credential: world.credential,
+        });
+        const view = viewOf(world, { n: 1, group: "blue", timing: "After" });
+        const signal = AbortSignal.timeout(5000);
+        const [r] = await runChecks(
+            [cpu("lt", 95)],
+            {
+                gate: view,
+                now: world.clock.now,
+                services: { ...world.deps.services, arm: world.arm, metrics },
+                scope: new DecisionScope(world.arm, view, { abortSignal: signal }),
+            },
+            { budget: signal },
+        );
+        expect(r).toMatchObject({
+            passed: true,
+            observed: "Maximum node_cpu_usage_percentage over 15 min: aks-blue-1: 40; aks-blue-2: 60",
+        });
+        expect([...new Set(hosts)].sort()).toEqual([
+            "eastus.metrics.monitor.azure.com",
+            "westeurope.metrics.monitor.azure.com",
+        ]);
+        expect(world.emu.requests.filter((q) => q.route === "metrics.batch")).toHaveLength(2);
     });
 
     it("no data for a member is a failure", async () => {

@@ -22,14 +22,25 @@ const COMPARE = {
 const SYMBOL = { lt: "<", le: "<=", gt: ">", ge: ">=" } as const;
 
 export interface MetricsReaderOptions extends PipelineTuning {
+    /**
+     * Azure Monitor metrics endpoint. The batch API answers only for resources of its own region, so
+     * in Azure this is a template, `https://{region}.metrics.monitor.azure.com`, resolved per region.
+     */
     readonly endpoint: string;
     readonly credential: TokenCredential;
 }
 
-/** A `MetricsReader` over `MetricsClient`; the latest non-empty data point of the aggregation per resource. */
-export function createMetricsReader(options: MetricsReaderOptions): MetricsReader {
-    const loopback = isLoopbackHttp(options.endpoint);
-    const client = new MetricsClient(options.endpoint, options.credential, {
+/** Placeholder of a regional endpoint template. */
+export const REGION_PLACEHOLDER = "{region}";
+
+/** The endpoint for `region` (Azure region names are lower-case words, e.g. `eastus2`). */
+export function regionalEndpoint(template: string, region: string): string {
+    return template.replace(REGION_PLACEHOLDER, region.toLowerCase().replace(/[^a-z0-9]/g, ""));
+}
+
+function metricsClient(endpoint: string, options: MetricsReaderOptions): MetricsClient {
+    const loopback = isLoopbackHttp(endpoint);
+    const client = new MetricsClient(endpoint, options.credential, {
         retryOptions: {
             maxRetries: options.maxRetries ?? 2,
             retryDelayInMs: options.retryDelayMs ?? 400,
@@ -47,14 +58,39 @@ export function createMetricsReader(options: MetricsReaderOptions): MetricsReade
             phase: "Sign",
         });
     }
+    return client;
+}
+
+/**
+ * A `MetricsReader` over `MetricsClient` (one per endpoint, reused); the latest non-empty data
+ * point of the aggregation per resource.
+ */
+export function createMetricsReader(options: MetricsReaderOptions): MetricsReader {
+    const regional = options.endpoint.includes(REGION_PLACEHOLDER);
+    const clients = new Map<string, MetricsClient>();
+    const clientFor = (endpoint: string) => {
+        let c = clients.get(endpoint);
+        if (!c) clients.set(endpoint, (c = metricsClient(endpoint, options)));
+        return c;
+    };
     return {
-        async query(resourceIds, req, abortSignal) {
+        regional,
+        async query(resourceIds, req, abortSignal, regions) {
             const out = new Map<string, number | undefined>();
             for (const id of resourceIds) out.set(id.toLowerCase(), undefined);
             const field = req.aggregation.toLowerCase() as "average" | "maximum" | "minimum" | "total" | "count";
-            const batches: string[][] = [];
-            for (let i = 0; i < resourceIds.length; i += BATCH) batches.push(resourceIds.slice(i, i + BATCH));
-            await mapLimit(batches, 2, async (batch) => {
+            // Batches of ids that share an endpoint (a region), at most BATCH each.
+            const byEndpoint = new Map<string, string[]>();
+            for (const id of resourceIds) {
+                const region = regions?.get(id.toLowerCase());
+                if (regional && region === undefined) continue; // no region, no endpoint: no data
+                const endpoint = regional ? regionalEndpoint(options.endpoint, region!) : options.endpoint;
+                byEndpoint.set(endpoint, [...(byEndpoint.get(endpoint) ?? []), id]);
+            }
+            const batches: { endpoint: string; ids: string[] }[] = [];
+            for (const [endpoint, ids] of byEndpoint)
+                for (let i = 0; i < ids.length; i += BATCH) batches.push({ endpoint, ids: ids.slice(i, i + BATCH) });
+            await mapLimit(batches, 2, async ({ endpoint, ids }) => {
                 // `abortSignal` is an OperationOptions field the client forwards (it spreads the options).
                 const opts: MetricsQueryResourcesOptions & { abortSignal: AbortSignal } = {
                     startTime: req.startTime,
@@ -62,7 +98,7 @@ export function createMetricsReader(options: MetricsReaderOptions): MetricsReade
                     aggregation: field,
                     abortSignal,
                 };
-                const results = await client.queryResources(batch, [req.metric], req.namespace, opts);
+                const results = await clientFor(endpoint).queryResources(ids, [req.metric], req.namespace, opts);
                 for (const r of results) {
                     if (!r.resourceId) continue;
                     const metric = r.metrics.find((m) => m.name.toLowerCase() === req.metric.toLowerCase());
@@ -80,12 +116,28 @@ export function createMetricsReader(options: MetricsReaderOptions): MetricsReade
     };
 }
 
+/** Each member cluster's region, from the decision's cluster reads (at most one per member). */
+async function memberRegions(
+    members: readonly { clusterResourceId: string }[],
+    cluster: (id: string) => Promise<{ location?: string } | undefined>,
+): Promise<Map<string, string>> {
+    const regions = new Map<string, string>();
+    await Promise.all(
+        members.map(async (m) => {
+            const location = (await cluster(m.clusterResourceId))?.location;
+            if (location) regions.set(m.clusterResourceId.toLowerCase(), location);
+        }),
+    );
+    return regions;
+}
+
 export const metricCheck: CheckRunner<"metric"> = async (check, ctx) => {
     const reader = ctx.services.metrics;
     if (!reader) return { passed: false, observed: "no metrics endpoint configured (app setting METRICS_ENDPOINT)" };
     const scope = await ctx.scope.members();
     if (!scope.ok) return { passed: false, observed: scope.observed };
     const aggregation = check.aggregation ?? "Average";
+    const regions = reader.regional ? await memberRegions(scope.members, (id) => ctx.scope.cluster(id)) : undefined;
     const values = await reader.query(
         scope.members.map((m) => m.clusterResourceId),
         {
@@ -96,6 +148,7 @@ export const metricCheck: CheckRunner<"metric"> = async (check, ctx) => {
             endTime: new Date(ctx.now),
         },
         ctx.abortSignal,
+        regions,
     );
     const cmp = COMPARE[check.operator];
     const sym = SYMBOL[check.operator];
@@ -103,7 +156,10 @@ export const metricCheck: CheckRunner<"metric"> = async (check, ctx) => {
     let passed = true;
     for (const m of scope.members) {
         const v = values.get(m.clusterResourceId.toLowerCase());
-        if (v === undefined) {
+        if (regions !== undefined && !regions.has(m.clusterResourceId.toLowerCase())) {
+            passed = false;
+            parts.push(`${m.name}: no data (cluster region unknown)`);
+        } else if (v === undefined) {
             passed = false;
             parts.push(`${m.name}: no data`);
         } else if (!cmp(v, check.threshold)) {

@@ -29,6 +29,8 @@ export interface CheckResult extends CheckVerdict {
 
 /** One metric value per resource id (lower-cased key); `undefined` = no data for it. */
 export interface MetricsReader {
+    /** True when the endpoint depends on the resources' region: `query` then needs `regions`. */
+    readonly regional?: boolean;
     query(
         resourceIds: readonly string[],
         request: {
@@ -39,6 +41,8 @@ export interface MetricsReader {
             readonly endTime: Date;
         },
         abortSignal: AbortSignal,
+        /** Lower-cased resource id → Azure region; ids without one get no data when `regional`. */
+        regions?: ReadonlyMap<string, string>,
     ): Promise<Map<string, number | undefined>>;
 }
 
