@@ -44,6 +44,7 @@ import {
     type EventSchema,
     type EventSubscriptionFilter,
     type GateEventKind,
+    type GateEventSpec,
     type JsonObject,
 } from "../core/event-filter";
 import { rulesForGate, type ApprovalRule, type GateTiming } from "../core/rules";
@@ -367,6 +368,17 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
                 logHandler: () => undefined,
             });
 
+        /** The gate as Fleet's events describe it, at its position in the rehearsal's update run. */
+        const gateSpec = (pos: GatePosition, gateName: string): GateEventSpec => ({
+            fleetId,
+            gateName,
+            updateRunName: REHEARSAL_RUN_NAME,
+            stage: pos.stage,
+            ...(pos.group !== undefined ? { group: pos.group } : {}),
+            timing: pos.timing,
+            displayName: pos.displayName,
+        });
+
         /** Publishes one gate event to every subscription whose filter matches; delivers each. */
         const publish = async (
             pos: GatePosition,
@@ -377,17 +389,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
             const out: { sub: Subscription; delivery: DeliveryResult; decisions: readonly Decision[] }[] = [];
             for (const sub of subscriptions) {
                 const event = gateEventFor(
-                    {
-                        fleetId,
-                        gateName,
-                        updateRunName: REHEARSAL_RUN_NAME,
-                        stage: pos.stage,
-                        ...(pos.group !== undefined ? { group: pos.group } : {}),
-                        timing: pos.timing,
-                        displayName: pos.displayName,
-                        kind,
-                        time,
-                    },
+                    { ...gateSpec(pos, gateName), kind, time },
                     { schema: sub.schema, spelling: "AksResources" },
                 );
                 if (!evaluateFilter(sub.filter, event, sub.schema)) continue;
@@ -488,18 +490,10 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
                 const why = subscriptions
                     .filter((s) => !s.lifecycle)
                     .map((s) => {
-                        const event = gateEventFor(
-                            {
-                                fleetId,
-                                gateName,
-                                updateRunName: REHEARSAL_RUN_NAME,
-                                stage: pos.stage,
-                                ...(pos.group !== undefined ? { group: pos.group } : {}),
-                                timing: pos.timing,
-                                displayName: pos.displayName,
-                            },
-                            { schema: s.schema, spelling: "AksResources" },
-                        );
+                        const event = gateEventFor(gateSpec(pos, gateName), {
+                            schema: s.schema,
+                            spelling: "AksResources",
+                        });
                         return `${s.name}: ${explainFilter(s.filter, event, s.schema).reason ?? "?"}`;
                     });
                 const wanted = rules.map((r) => r.name).join(", ");
