@@ -33,9 +33,7 @@
  * checks reported at a passing value, every URL an `http` check calls answering what the check
  * expects (no request leaves the machine). Member upgrades take no virtual time.
  */
-import { InvocationContext } from "@azure/functions";
 import { createDefaultHttpClient, createHttpHeaders, type HttpClient } from "@azure/core-rest-pipeline";
-import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { createHash } from "node:crypto";
 import {
     evaluateFilter,
@@ -51,17 +49,14 @@ import { rulesForGate, type ApprovalRule, type GateTiming } from "../core/rules"
 import type { GatePosition } from "../core/strategy";
 import { parseConfigMap, type StackConfig } from "../config";
 import type { Decision } from "../handlers/gate-approval/src/audit";
-import { sweep } from "../handlers/gate-approval/src/engine";
-import { createGateEventHandler, RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
+import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
 import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { createRuntime } from "../handlers/gate-approval/src/runtime";
-import { readSettings } from "../handlers/gate-approval/src/settings";
-import { MemoryStateStore } from "../handlers/gate-approval/src/state";
 import { managedClusterId } from "../components/fleet";
 import { LIFECYCLE_SUBSCRIPTION_NAME } from "../components/gate-events";
 import { ArmEmulator, type Fault } from "./arm-emulator";
 import { deliverWithRetries, VirtualClock, type DeliveryResult } from "./event-grid";
 import { OFFLINE_DEFAULTS } from "./mocks";
+import { offlineHandler } from "./offline-handler";
 import { planStack, type Plan } from "./plan";
 
 export const REHEARSAL_RUN_NAME = "rehearsal-1";
@@ -189,16 +184,6 @@ function eventTime(ms: number): string {
     return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$10000Z");
 }
 
-function emulatorCredential(): TokenCredential {
-    let n = 0;
-    return {
-        getToken(): Promise<AccessToken> {
-            n++;
-            return Promise.resolve({ token: `rehearsal-${n}`, expiresOnTimestamp: Date.now() + 3_600_000 });
-        },
-    };
-}
-
 /** A metric value that satisfies `operator threshold`. */
 function passingValue(operator: "lt" | "le" | "gt" | "ge", threshold: number): number {
     const margin = Math.max(1, Math.abs(threshold) * 0.1);
@@ -289,7 +274,6 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
     const gates: RehearsalGate[] = [];
     const stuck: StuckGate[] = [];
     const timeline: TimelineEntry[] = [];
-    const notifications: Notification[] = [];
     const reached = new Set<string>();
     const at = () => new Date(clock.now()).toISOString();
     const note = (e: Omit<TimelineEntry, "at">) => timeline.push({ at: at(), ...e });
@@ -335,38 +319,17 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
 
         for (const f of opts.faults ?? []) emu.inject(f);
 
-        const settings = readSettings({
-            FLEET_ID: fleetId,
-            SUBSCRIPTION_ID: subscriptionId,
-            APPROVAL_RULES: JSON.stringify(cfg.approvals),
-            ESCALATE_AFTER_MINUTES: String(cfg.handler.escalateAfterMinutes),
-            ARM_ENDPOINT: emu.url,
-            METRICS_ENDPOINT: emu.url,
-        });
-        const runtime = createRuntime(settings, {
-            credential: emulatorCredential(),
-            tuning: {
-                httpClient: rehearsalHttpClient(emu.url, cfg.approvals),
-                ...(emu.ca !== undefined ? { tlsCa: emu.ca } : {}),
-            },
-            state: new MemoryStateStore(),
-            notifier: {
-                notify: (n) => {
-                    notifications.push(n);
-                    return Promise.resolve();
-                },
-            },
+        const offline = offlineHandler({
+            fleetId,
+            subscriptionId,
+            approvals: cfg.approvals,
+            escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
+            emulator: emu,
+            httpClient: rehearsalHttpClient(emu.url, cfg.approvals),
             clock: clock.now,
-            log: () => undefined,
         });
-        const handler = createGateEventHandler(() => runtime);
         let invocations = 0;
-        const context = () =>
-            new InvocationContext({
-                invocationId: `rehearsal-${++invocations}`,
-                functionName: "gate-event",
-                logHandler: () => undefined,
-            });
+        const context = () => offline.context(`rehearsal-${++invocations}`);
 
         /** The gate as Fleet's events describe it, at its position in the rehearsal's update run. */
         const gateSpec = (pos: GatePosition, gateName: string): GateEventSpec => ({
@@ -398,7 +361,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
                     event,
                     async (ev) => {
                         try {
-                            decisions = await handler(ev, context());
+                            decisions = await offline.trigger(ev, context());
                             return 200;
                         } catch (e) {
                             if (e instanceof RedeliveryRequested) decisions = e.decisions;
@@ -535,7 +498,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
                     }
                     clock.advanceTo(next);
                     sweeps++;
-                    const decisions = await sweep({ ...runtime.deps, log: () => undefined });
+                    const decisions = await offline.sweep();
                     const mine = decisions.find((d) => d.gateId?.toLowerCase() === gate.id.toLowerCase());
                     // One line per change of outcome or kind of reason (times and counts inside reasons vary).
                     if (mine && (mine.outcome === "approved" || shape(mine.reason) !== shape(lastReason))) {
@@ -638,7 +601,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
             durationMs: clock.now() - start,
             timeline,
             notReached: cfg.gates.filter((g) => !reached.has(positionKey(g))),
-            notifications,
+            notifications: offline.notifications,
         };
     } finally {
         await emu.stop();

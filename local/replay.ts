@@ -6,9 +6,7 @@
  * run built from the stack's strategy, in which the members before the furthest gate the events
  * reach have updated successfully; a Pending gate for every FleetGateCreated event of the fleet.
  */
-import { InvocationContext } from "@azure/functions";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
-import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fleetId as fleetIdOf, gateId as gateIdOf } from "../core/arm-id";
@@ -16,15 +14,13 @@ import { parseGateEvents, type GateEvent } from "../core/gate-event";
 import type { GatePosition, StageSpec } from "../core/strategy";
 import { parseConfigMap } from "../config";
 import type { Decision, Outcome } from "../handlers/gate-approval/src/audit";
-import { createGateEventHandler, RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
+import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
 import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { createRuntime } from "../handlers/gate-approval/src/runtime";
-import { readSettings } from "../handlers/gate-approval/src/settings";
-import { MemoryStateStore } from "../handlers/gate-approval/src/state";
 import { managedClusterId } from "../components/fleet";
 import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./arm-emulator";
 import { ArmEmulatorRemote } from "./arm-emulator-worker";
 import { OFFLINE_DEFAULTS } from "./mocks";
+import { offlineHandler } from "./offline-handler";
 import { loadStackFile } from "./stack-file";
 import { PROJECT_ROOT } from "./plan";
 
@@ -152,18 +148,6 @@ function samePosition(g: GatePosition, e: GateEvent): boolean {
     return eq(g.stage, e.stage) && eq(g.group, e.group) && g.timing === e.timing && eq(g.displayName, e.displayName);
 }
 
-/** A credential for the emulator (any bearer token is accepted), counting acquisitions. */
-function emulatorCredential(): TokenCredential & { calls: number } {
-    const c = {
-        calls: 0,
-        getToken(): Promise<AccessToken> {
-            c.calls++;
-            return Promise.resolve({ token: `offline-${c.calls}`, expiresOnTimestamp: Date.now() + 3_600_000 });
-        },
-    };
-    return c;
-}
-
 function toReplayDecision(d: Decision): ReplayDecision {
     return {
         eventId: d.eventId ?? null,
@@ -274,45 +258,26 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         }
         await Promise.all(seeding);
 
-        const settings = readSettings({
-            FLEET_ID: fleetId,
-            SUBSCRIPTION_ID: subscriptionId,
-            APPROVAL_RULES: JSON.stringify(cfg.approvals),
-            ESCALATE_AFTER_MINUTES: String(cfg.handler.escalateAfterMinutes),
-            ARM_ENDPOINT: emu.url,
-            METRICS_ENDPOINT: emu.url,
-        });
-        const credential = emulatorCredential();
         const httpClient = timedHttpClient();
-        const notifications: Notification[] = [];
         const now = opts.now?.getTime();
-        const runtime = createRuntime(settings, {
-            credential,
-            tuning: { httpClient, ...(emu.ca !== undefined ? { tlsCa: emu.ca } : {}) },
-            state: new MemoryStateStore(),
-            notifier: {
-                notify: (n) => {
-                    notifications.push(n);
-                    return Promise.resolve();
-                },
-            },
+        const offline = offlineHandler({
+            fleetId,
+            subscriptionId,
+            approvals: cfg.approvals,
+            escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
+            emulator: emu,
+            httpClient,
             ...(now !== undefined ? { clock: () => now } : {}),
-            log: () => undefined,
         });
-        const handler = createGateEventHandler(() => runtime);
 
         const perEvent: { decisions: ReplayDecision[]; ms: number; transport: number }[] = [];
         const handle = async (event: unknown, i: number) => {
-            const context = new InvocationContext({
-                invocationId: `replay-${i + 1}`,
-                functionName: "gate-event",
-                logHandler: () => undefined,
-            });
+            const context = offline.context(`replay-${i + 1}`);
             const httpBefore = httpClient.busyMs();
             const t0 = performance.now();
             let result: readonly Decision[];
             try {
-                result = await handler(event, context);
+                result = await offline.trigger(event, context);
             } catch (e) {
                 if (!(e instanceof RedeliveryRequested)) throw e;
                 result = e.decisions;
@@ -344,10 +309,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             stack: opts.stack,
             fleetId,
             decisions,
-            notifications,
+            notifications: offline.notifications,
             requests: requestLog.length,
             patches: await emu.patchCount(),
-            tokenAcquisitions: credential.calls,
+            tokenAcquisitions: offline.tokenAcquisitions(),
             handlerMs,
             transportMs,
             wallMs,
