@@ -12,26 +12,8 @@ import { gatePositions, type StageSpec } from "../core/strategy";
 import { buildHandlerPackage } from "../components/handler-package";
 import { OFFLINE_DEFAULTS } from "../local/mocks";
 import { replay } from "../local/replay";
+import { gateName, median, percentile, type Row } from "./common";
 import { generateStackYaml } from "./generate";
-
-export interface Row {
-    readonly label: string;
-    readonly value: string;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-function median(xs: readonly number[]): number {
-    return percentile(xs, 50);
-}
-
-/** A lower-case GUID numbered `n` (gate names as the service issues them). */
-function gateName(n: number): string {
-    return `5e1f0000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
-}
 
 function replayEvents(stages: readonly StageSpec[], fleetId: string, events: number): unknown[] {
     const positions = gatePositions(stages);

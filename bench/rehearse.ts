@@ -13,12 +13,7 @@ import { OFFLINE_DEFAULTS } from "../local/mocks";
 import { planStack } from "../local/plan";
 import { rehearse } from "../local/rehearse";
 import { generateStackConfig, generateStackYaml } from "./generate";
-import type { Row } from "./handler";
-
-function median(xs: readonly number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
-}
+import { gateName, median, type Row } from "./common";
 
 export async function benchRehearsal(runs = 3): Promise<{ rows: Row[]; notes: string[] }> {
     const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-bench-rehearse-"));
@@ -65,7 +60,7 @@ export function benchFilters(rounds = 20): { rows: Row[]; notes: string[] } {
             gateEventFor(
                 {
                     fleetId,
-                    gateName: `5e1f0000-0000-4000-8000-${(i + 1).toString(16).padStart(12, "0")}`,
+                    gateName: gateName(i + 1),
                     updateRunName: "run-1",
                     stage: g.stage,
                     ...(g.group !== undefined ? { group: g.group } : {}),

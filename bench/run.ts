@@ -7,13 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateStackYaml } from "./generate";
-import { benchBundle, benchReplay, type Row } from "./handler";
+import { median, type Row } from "./common";
+import { benchBundle, benchReplay } from "./handler";
 import { benchFilters, benchRehearsal } from "./rehearse";
-
-function median(xs: number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
-}
 
 /** The node flags the npm scripts use, so the bench measures what users run. */
 export const NODE_FLAGS = ["--max-semi-space-size=64", "--import", "tsx"];
