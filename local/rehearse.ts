@@ -735,42 +735,36 @@ export function rehearsalMermaid(r: RehearsalResult, model: Pick<StackConfig, "u
         lines.push(`    subgraph s${si}["stage ${mermaidText(stage.name)}"]`);
         const entry = id();
         lines.push(`        ${entry}(["${mermaidText(stage.name)}"])`);
-        let cur = entry;
         const chain: [string, string][] = [];
-        for (const g of stage.beforeGates ?? []) {
-            const node = gateNode("        ", { stage: stage.name, timing: "Before", displayName: g.displayName });
-            chain.push([cur, node]);
-            cur = node;
-        }
-        const ends: string[] = [];
-        for (const group of stage.groups) {
-            let gcur = cur;
-            for (const g of group.beforeGates ?? []) {
+        /** Gates one after another from `from`; returns the last node. */
+        const chainGates = (
+            from: string,
+            gates: readonly { displayName: string }[] | undefined,
+            timing: GateTiming,
+            group?: string,
+        ): string => {
+            let cur = from;
+            for (const g of gates ?? []) {
                 const node = gateNode("        ", {
                     stage: stage.name,
-                    group: group.name,
-                    timing: "Before",
+                    ...(group !== undefined ? { group } : {}),
+                    timing,
                     displayName: g.displayName,
                 });
-                chain.push([gcur, node]);
-                gcur = node;
+                chain.push([cur, node]);
+                cur = node;
             }
+            return cur;
+        };
+        const cur = chainGates(entry, stage.beforeGates, "Before");
+        const ends: string[] = [];
+        for (const group of stage.groups) {
+            const before = chainGates(cur, group.beforeGates, "Before", group.name);
             const count = model.members.filter((m) => m.group === group.name).length;
             const gnode = id();
             lines.push(`        ${gnode}["group ${mermaidText(group.name)}<br/>${count} member(s)"]`);
-            chain.push([gcur, gnode]);
-            gcur = gnode;
-            for (const g of group.afterGates ?? []) {
-                const node = gateNode("        ", {
-                    stage: stage.name,
-                    group: group.name,
-                    timing: "After",
-                    displayName: g.displayName,
-                });
-                chain.push([gcur, node]);
-                gcur = node;
-            }
-            ends.push(gcur);
+            chain.push([before, gnode]);
+            ends.push(chainGates(gnode, group.afterGates, "After", group.name));
         }
         let tail = ends.length > 0 ? ends : [cur];
         for (const g of stage.afterGates ?? []) {
