@@ -388,6 +388,20 @@ function toPublishInputs(raw: Record<string, unknown>): PublishInputs {
     };
 }
 
+/** Publishes the package and returns the deployment's id and the provider's state of it. */
+async function publishDeployment(raw: Record<string, unknown>): Promise<{ id: string; outs: PublishState }> {
+    const inputs = toPublishInputs(raw);
+    const result = await publishAndWait(inputs);
+    const outs: PublishState = {
+        ...result,
+        appId: inputs.appId,
+        scmBaseUrl: inputs.scmBaseUrl,
+        packageHash: inputs.packageHash,
+        functionNames: [...inputs.functionNames],
+    };
+    return { id: `${inputs.appId}/deployments/${result.deploymentId}`, outs };
+}
+
 /**
  * The publish as a dynamic provider. Only the package hash, the app and its SCM site decide
  * whether to publish again: the bearer token changes on every run and is never compared, and it
@@ -400,28 +414,10 @@ export const handlerPublishProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
     },
     async create(raw: Record<string, unknown>) {
-        const inputs = toPublishInputs(raw);
-        const result = await publishAndWait(inputs);
-        const outs: PublishState = {
-            ...result,
-            appId: inputs.appId,
-            scmBaseUrl: inputs.scmBaseUrl,
-            packageHash: inputs.packageHash,
-            functionNames: [...inputs.functionNames],
-        };
-        return { id: `${inputs.appId}/deployments/${result.deploymentId}`, outs };
+        return publishDeployment(raw);
     },
     async update(_id: string, _olds: Record<string, unknown>, news: Record<string, unknown>) {
-        const inputs = toPublishInputs(news);
-        const result = await publishAndWait(inputs);
-        const outs: PublishState = {
-            ...result,
-            appId: inputs.appId,
-            scmBaseUrl: inputs.scmBaseUrl,
-            packageHash: inputs.packageHash,
-            functionNames: [...inputs.functionNames],
-        };
-        return { outs };
+        return { outs: (await publishDeployment(news)).outs };
     },
     // Removing this resource leaves the deployed code in place; deleting the app removes it.
     async delete() {},
