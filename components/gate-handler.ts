@@ -176,8 +176,6 @@ export function functionAppName(environment: string, seed: string): string {
     return `func-fleet-gates-${environment}-${hex(seed, 6)}`;
 }
 
-export { deterministicGuid };
-
 export interface AppSettingInputs {
     readonly storageAccountName: pulumi.Input<string>;
     readonly clientId: pulumi.Input<string>;

@@ -4,7 +4,6 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-    deterministicGuid,
     FLEX_DEPRECATED_APP_SETTINGS,
     functionAppName,
     GateHandler,
@@ -18,6 +17,7 @@ import {
 import { buildHandlerPackage, HandlerPackage } from "../components/handler-package";
 import {
     BUILTIN_ROLES,
+    deterministicGuid,
     HANDLER_CUSTOM_ROLE_ACTIONS,
     PRIVILEGED_ROLES,
     roleAssignmentGuid,
