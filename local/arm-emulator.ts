@@ -10,7 +10,7 @@
  * insertion order, optionally with a seeded probability. Every request is logged in memory (never
  * to stdout); the server stays fast enough for the handler benchmark (thousands of requests/s).
  */
-import { generateKeyPairSync, randomBytes, randomUUID, sign } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { type Server as HttpsServer, createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -29,6 +29,7 @@ import {
     updateRunId as formatUpdateRunId,
 } from "../core/arm-id";
 import { seededRng } from "./rng";
+import { loopbackCertificate, type LoopbackCertificate } from "./tls";
 
 export const FLEET_API_VERSION = "2026-06-01";
 
@@ -146,9 +147,9 @@ export interface ArmEmulatorOptions {
      */
     clock?: () => number;
     /**
-     * Default false. True: serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (`url` is then
-     * `https://…`, trust it with `ca`). `@azure/core-rest-pipeline`'s bearer-token policy refuses
-     * plain-http URLs, so a client using it needs this (e.g. `createPipelineFromOptions({ tlsOptions: { ca } })`).
+     * Default false. True: serve HTTPS with the process's self-signed loopback certificate (`url` is then
+     * `https://…`, trust it with `ca`). The handler needs this: `@azure/core-rest-pipeline`'s bearer-token
+     * policy sends tokens over TLS only (e.g. `createTransport({ tlsCa: emulator.ca })`).
      */
     tls?: boolean;
 }
@@ -465,7 +466,7 @@ interface RequestContext {
 export class ArmEmulator {
     /** Starts an emulator on 127.0.0.1 with an ephemeral port. */
     static async start(options: ArmEmulatorOptions = {}): Promise<ArmEmulator> {
-        const emu = new ArmEmulator(options);
+        const emu = new ArmEmulator(options, options.tls ? await loopbackCertificate() : undefined);
         await emu.listen();
         return emu;
     }
@@ -499,7 +500,7 @@ export class ArmEmulator {
     private opSeq = 0;
     private patches = 0;
 
-    private constructor(options: ArmEmulatorOptions) {
+    private constructor(options: ArmEmulatorOptions, credentials: LoopbackCertificate | undefined) {
         this.pageSize = options.pageSize ?? 50;
         if (!Number.isInteger(this.pageSize) || this.pageSize < 1)
             throw new Error("pageSize must be a positive integer");
@@ -511,8 +512,7 @@ export class ArmEmulator {
         this.clock = options.clock ?? Date.now;
         this.random = seededRng(options.seed ?? 1);
         const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
-        if (options.tls) {
-            const credentials = selfSignedCertificate();
+        if (credentials) {
             this.ca = credentials.cert;
             this.scheme = "https";
             this.server = createHttpsServer(
@@ -1537,63 +1537,3 @@ function parseTime(raw: string | null, name: string): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // A self-signed X.509 v3 certificate (EC P-256, SAN 127.0.0.1 + localhost), DER-encoded by hand so
 // that TLS mode needs neither openssl nor a checked-in private key.
-
-function der(tag: number, content: Buffer): Buffer {
-    const len = content.length;
-    let header: Buffer;
-    if (len < 0x80) header = Buffer.from([tag, len]);
-    else if (len < 0x100) header = Buffer.from([tag, 0x81, len]);
-    else header = Buffer.from([tag, 0x82, len >> 8, len & 0xff]);
-    return Buffer.concat([header, content]);
-}
-
-const seq = (...items: Buffer[]) => der(0x30, Buffer.concat(items));
-
-function oid(dotted: string): Buffer {
-    const parts = dotted.split(".").map(Number);
-    const bytes = [40 * parts[0]! + parts[1]!];
-    for (const p of parts.slice(2)) {
-        const chunk = [p & 0x7f];
-        for (let v = p >> 7; v > 0; v >>= 7) chunk.unshift((v & 0x7f) | 0x80);
-        bytes.push(...chunk);
-    }
-    return der(0x06, Buffer.from(bytes));
-}
-
-function utcTime(d: Date): Buffer {
-    const p = (n: number) => String(n).padStart(2, "0");
-    const s = `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
-    return der(0x17, Buffer.from(s, "ascii"));
-}
-
-function selfSignedCertificate(): { key: string; cert: string } {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-    const ecdsaWithSha256 = seq(oid("1.2.840.10045.4.3.2"));
-    const name = seq(der(0x31, seq(oid("2.5.4.3"), der(0x0c, Buffer.from("fleet-gates arm-emulator", "utf8")))));
-    const serial = randomBytes(12);
-    // A positive DER INTEGER with no leading zero byte (a zero top byte before one < 0x80 is illegal padding).
-    serial[0] = (serial[0]! & 0x7f) | 0x40;
-    const now = Date.now();
-    const subjectAltName = seq(
-        oid("2.5.29.17"),
-        der(0x04, seq(der(0x87, Buffer.from([127, 0, 0, 1])), der(0x82, Buffer.from("localhost", "ascii")))),
-    );
-    const basicConstraints = seq(oid("2.5.29.19"), der(0x01, Buffer.from([0xff])), der(0x04, seq()));
-    const tbs = seq(
-        der(0xa0, der(0x02, Buffer.from([2]))),
-        der(0x02, serial),
-        ecdsaWithSha256,
-        name,
-        seq(utcTime(new Date(now - 86_400_000)), utcTime(new Date(now + 30 * 86_400_000))),
-        name,
-        publicKey.export({ type: "spki", format: "der" }),
-        der(0xa3, seq(subjectAltName, basicConstraints)),
-    );
-    const signature = sign("sha256", tbs, privateKey);
-    const certDer = seq(tbs, ecdsaWithSha256, der(0x03, Buffer.concat([Buffer.from([0]), signature])));
-    const b64 = certDer.toString("base64").replace(/.{64}/g, "$&\n");
-    return {
-        key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-        cert: `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith("\n") ? "" : "\n"}-----END CERTIFICATE-----\n`,
-    };
-}

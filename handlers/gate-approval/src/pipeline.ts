@@ -1,10 +1,11 @@
 /**
  * HTTP plumbing shared by the ARM client, the blob state store, the notifier and the http check:
- * `@azure/core-rest-pipeline` pipelines with the SDK's own retry policy (throttling strategy that
- * honours Retry-After on 429/503, then exponential back-off on 408/5xx/network errors), a per-try
- * timeout, an overall budget (an AbortSignal per decision) and, for Azure endpoints, the bearer
- * token policy. There is no hand-written retry loop: this module only makes a stalled try look like
- * a retriable network error (`ETIMEDOUT`) to the SDK's retry strategy.
+ * `@azure/core-rest-pipeline` pipelines assembled from the SDK's own policies, with its retry policy
+ * (throttling strategy that honours Retry-After on 429/503, then exponential back-off on
+ * 408/5xx/network errors), a per-try timeout, an overall budget (an AbortSignal per decision) and,
+ * for Azure endpoints, the SDK's bearer token policy (which only sends tokens over TLS). There is no
+ * hand-written retry loop: this module only makes a stalled try look like a retriable network error
+ * (`ETIMEDOUT`) to the SDK's retry strategy.
  */
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import {
@@ -15,12 +16,19 @@ import {
     PipelineResponse,
     RestError,
     bearerTokenAuthenticationPolicy,
-    bearerTokenAuthenticationPolicyName,
     createDefaultHttpClient,
+    createEmptyPipeline,
     createHttpHeaders,
-    createPipelineFromOptions,
     createPipelineRequest,
+    decompressResponsePolicy,
+    defaultRetryPolicy,
     isRestError,
+    logPolicy,
+    proxyPolicy,
+    redirectPolicy,
+    setClientRequestIdPolicy,
+    tlsPolicy,
+    userAgentPolicy,
 } from "@azure/core-rest-pipeline";
 
 export const ARM_SCOPE = "https://management.azure.com/.default";
@@ -38,18 +46,6 @@ export interface PipelineTuning {
     readonly httpClient?: HttpClient;
     /** Extra CA certificate (PEM) to trust, e.g. the local emulator's self-signed one. */
     readonly tlsCa?: string;
-}
-
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-
-/** True for `http://` URLs of this machine (the emulator); the only plain-HTTP targets allowed. */
-export function isLoopbackHttp(url: string): boolean {
-    try {
-        const u = new URL(url);
-        return u.protocol === "http:" && LOOPBACK_HOSTS.has(u.hostname);
-    } catch {
-        return false;
-    }
 }
 
 export const perTryTimeoutPolicyName = "fleetGatesPerTryTimeout";
@@ -92,9 +88,13 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
  */
 export function sameOriginPolicy(allowed: readonly string[]): PipelinePolicy {
     const origins = new Set(allowed.map((u) => new URL(u).origin));
+    // "<origin>/" as a prefix pins scheme, host and port exactly (the authority ends at the "/"), so
+    // the common case needs no URL parse; anything else is parsed and compared by origin.
+    const prefixes = [...origins].map((o) => `${o}/`);
     return {
         name: "fleetGatesSameOrigin",
         sendRequest(request, next) {
+            if (prefixes.some((p) => request.url.startsWith(p))) return next(request);
             let origin: string;
             try {
                 origin = new URL(request.url).origin;
@@ -103,26 +103,6 @@ export function sameOriginPolicy(allowed: readonly string[]): PipelinePolicy {
             }
             if (!origins.has(origin)) throw new Error(`refusing a request to ${origin}: not an allowed endpoint`);
             return next(request);
-        },
-    };
-}
-
-/**
- * The SDK's bearer token policy. It refuses non-TLS URLs; for a loopback `http://` URL (the local
- * emulator) it is shown the `https://` form and the request goes out on the real URL.
- */
-export function bearerPolicy(credential: TokenCredential, scope: string): PipelinePolicy {
-    const inner = bearerTokenAuthenticationPolicy({ credential, scopes: scope });
-    return {
-        name: bearerTokenAuthenticationPolicyName,
-        sendRequest(request, next) {
-            if (!isLoopbackHttp(request.url)) return inner.sendRequest(request, next);
-            const real = request.url;
-            request.url = `https://${real.slice("http://".length)}`;
-            return inner.sendRequest(request, (r) => {
-                r.url = real;
-                return next(r);
-            });
         },
     };
 }
@@ -168,24 +148,45 @@ export interface PipelineOptions extends PipelineTuning {
 export interface HttpTransport {
     readonly pipeline: Pipeline;
     readonly httpClient: HttpClient;
+    /** Sends a bearer token: TLS only. Unauthenticated transports (http checks) may use plain http. */
+    readonly authenticated: boolean;
 }
 
-/** A pipeline: SDK defaults (retry: throttling + exponential), per-try timeout, optional origin guard and auth. */
+/**
+ * A pipeline of the SDK's own policies, as `createPipelineFromOptions` builds it for Node without
+ * the ones this handler has no use for (tracing spans nobody collects, form-data and multipart
+ * bodies it never sends): they cost a span and several allocations per request on the hot path.
+ * Plus the per-try timeout, an optional origin guard and bearer auth.
+ */
 export function createTransport(options: PipelineOptions = {}): HttpTransport {
-    const pipeline = createPipelineFromOptions({
-        retryOptions: {
+    const pipeline = createEmptyPipeline();
+    if (options.tlsCa !== undefined) pipeline.addPolicy(tlsPolicy({ ca: options.tlsCa }));
+    pipeline.addPolicy(proxyPolicy());
+    pipeline.addPolicy(decompressResponsePolicy());
+    pipeline.addPolicy(userAgentPolicy({ userAgentPrefix: "fleet-gates-handler" }));
+    pipeline.addPolicy(setClientRequestIdPolicy());
+    pipeline.addPolicy(
+        defaultRetryPolicy({
             maxRetries: options.maxRetries ?? 3,
             retryDelayInMs: options.retryDelayMs ?? 400,
             maxRetryDelayInMs: options.maxRetryDelayMs ?? 4000,
-        },
-        redirectOptions: { maxRetries: options.followRedirects ? 5 : 0 },
-        userAgentOptions: { userAgentPrefix: "fleet-gates-handler" },
-        ...(options.tlsCa !== undefined ? { tlsOptions: { ca: options.tlsCa } } : {}),
-    });
+        }),
+        { phase: "Retry" },
+    );
+    pipeline.addPolicy(redirectPolicy({ maxRetries: options.followRedirects ? 5 : 0 }), { afterPhase: "Retry" });
     pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
     if (options.allowedOrigins) pipeline.addPolicy(sameOriginPolicy(options.allowedOrigins), { afterPhase: "Retry" });
-    if (options.auth) pipeline.addPolicy(bearerPolicy(options.auth.credential, options.auth.scope), { phase: "Sign" });
-    return { pipeline, httpClient: options.httpClient ?? createDefaultHttpClient() };
+    if (options.auth)
+        pipeline.addPolicy(
+            bearerTokenAuthenticationPolicy({ credential: options.auth.credential, scopes: options.auth.scope }),
+            { phase: "Sign" },
+        );
+    pipeline.addPolicy(logPolicy(), { afterPhase: "Sign" });
+    return {
+        pipeline,
+        httpClient: options.httpClient ?? createDefaultHttpClient(),
+        authenticated: options.auth !== undefined,
+    };
 }
 
 export interface SendOptions {
@@ -233,7 +234,9 @@ export async function send(transport: HttpTransport, url: string, options: SendO
         headers,
         body: options.body,
         abortSignal: options.abortSignal,
-        allowInsecureConnection: isLoopbackHttp(url),
+        // Plain http only for unauthenticated calls (an http check's configured URL); the SDK
+        // refuses to send a bearer token without TLS either way.
+        allowInsecureConnection: !transport.authenticated,
         ...(options.maxBodyBytes !== undefined
             ? { streamResponseStatusCodes: new Set([Number.POSITIVE_INFINITY]) }
             : {}),

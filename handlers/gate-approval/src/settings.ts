@@ -32,17 +32,14 @@ export interface HandlerSettings {
     readonly decisionBudgetMs: number;
 }
 
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** https, or http to a loopback host (local runs against the emulator). */
+/** https only: these endpoints receive a bearer token or a webhook secret (the emulator serves TLS too). */
 function secureUrl(what: string) {
     return z
         .string()
         .trim()
         .refine((s) => {
             try {
-                const u = new URL(s);
-                return u.protocol === "https:" || (u.protocol === "http:" && LOOPBACK.has(u.hostname));
+                return new URL(s).protocol === "https:";
             } catch {
                 return false;
             }

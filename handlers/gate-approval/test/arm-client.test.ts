@@ -1,7 +1,8 @@
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ArmEmulator } from "../../../local/arm-emulator";
+import { loopbackCertificate } from "../../../local/tls";
 import { ArmClient, ArmError } from "../src/arm-client";
 import { FAST, FLEET_ID, FLEET_REF, World, clusterId, countingCredential, guid, startWorld } from "./helpers";
 
@@ -208,26 +209,27 @@ describe("ArmClient against the emulator", () => {
             /not a managed cluster id/,
         );
     });
+});
 
-    it("works over plain http on loopback (the SDK bearer policy sees https, the request goes to http)", async () => {
-        const emu = await ArmEmulator.start();
+describe("transport security", () => {
+    it("never sends the bearer token over plain http, not even to loopback", async () => {
+        const hits: string[] = [];
+        const server = http.createServer((req, res) => {
+            hits.push(req.headers.authorization ?? "none");
+            res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
         try {
-            emu.addFleet(FLEET_ID);
-            const g = emu.addGate({
-                fleetId: FLEET_ID,
-                name: guid(5),
-                gateType: "Approval",
-                state: "Pending",
-                target: {
-                    id: `${FLEET_ID}/updateRuns/run-1`,
-                    updateRunProperties: { name: "run-1", stage: "dev", timing: "Before" },
-                },
-            });
-            const arm = new ArmClient({ ...FAST, credential: countingCredential(), baseUrl: emu.url });
-            expect((await arm.getGate(g.id))?.view.state).toBe("Pending");
-            expect(emu.requests[0]!.authorized).toBe(true);
+            const credential = countingCredential();
+            const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+            const arm = new ArmClient({ ...FAST, credential, baseUrl: base });
+            const e = await arm.getGate(`${FLEET_ID}/gates/${guid(1)}`).catch((x: unknown) => x);
+            expect(e).toBeInstanceOf(Error);
+            expect((e as Error).message).toMatch(/non-TLS protected \(non-https\) URLs/);
+            expect(hits).toEqual([]);
+            expect(credential.calls).toBe(0);
         } finally {
-            await emu.stop();
+            server.close();
         }
     });
 });
@@ -235,15 +237,16 @@ describe("ArmClient against the emulator", () => {
 describe("origin guard", () => {
     it("never follows a nextLink to another host", async () => {
         const hits: string[] = [];
-        const server = http.createServer((req, res) => {
+        const tls = await loopbackCertificate();
+        const server = https.createServer(tls, (req, res) => {
             hits.push(req.url ?? "");
             res.writeHead(200, { "Content-Type": "application/json" });
             res.end(JSON.stringify({ value: [], nextLink: "https://attacker.example/steal?api-version=2026-06-01" }));
         });
         await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
         try {
-            const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-            const arm = new ArmClient({ ...FAST, credential: countingCredential(), baseUrl: base });
+            const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+            const arm = new ArmClient({ ...FAST, tlsCa: tls.cert, credential: countingCredential(), baseUrl: base });
             const e = await arm.listGates(FLEET_REF).catch((x: unknown) => x);
             expect(e).toBeInstanceOf(ArmError);
             expect((e as Error).message).toMatch(/refusing a request to https:\/\/attacker\.example/);

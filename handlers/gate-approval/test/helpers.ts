@@ -114,25 +114,11 @@ export interface WorldOptions {
 }
 
 /**
- * `ArmEmulator.start`, retried when its hand-made self-signed certificate comes out malformed
- * (a non-minimal DER INTEGER serial now and then: "asn1 ... illegal padding"; reported upstream).
- */
-export async function startEmulator(options: ArmEmulatorOptions): Promise<ArmEmulator> {
-    for (let attempt = 1; ; attempt++) {
-        try {
-            return await ArmEmulator.start(options);
-        } catch (e) {
-            if (attempt >= 5 || !/asn1|certificate|PEM/i.test(String((e as Error)?.message))) throw e;
-        }
-    }
-}
-
-/**
  * Starts the emulator (TLS, so the SDK's own bearer-token policy runs unmodified) with fleet
  * flt-dev, update run run-1 (stage dev: groups blue [aks-blue-1, aks-blue-2], green [aks-green-1]).
  */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
-    const emu = await startEmulator({ tls: true, ...options.emulator });
+    const emu = await ArmEmulator.start({ tls: true, ...options.emulator });
     emu.addFleet(FLEET_ID);
     const members: MemberState[] = options.members ?? [
         { name: "aks-blue-1", clusterResourceId: clusterId("aks-blue-1"), group: "blue", updateState: "Completed" },

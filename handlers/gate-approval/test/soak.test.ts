@@ -25,14 +25,14 @@ import {
     deliverWithRetries,
     seededRng,
 } from "../../../local/event-grid";
-import type { ArmEmulator, Fault, Route } from "../../../local/arm-emulator";
+import { ArmEmulator, type Fault, type Route } from "../../../local/arm-emulator";
 import type { AuditRecord, Outcome } from "../src/audit";
 import { RedeliveryRequested, createGateEventHandler } from "../src/functions/event";
 import type { Notification } from "../src/notifier";
 import { createRuntime, type Runtime } from "../src/runtime";
 import { readSettings } from "../src/settings";
 import { MemoryStateStore } from "../src/state";
-import { ALWAYS_OPEN, FLEET_ID, SUB, clusterId, countingCredential, guid, startEmulator } from "./helpers";
+import { ALWAYS_OPEN, FLEET_ID, SUB, clusterId, countingCredential, guid } from "./helpers";
 
 const SEED = 20260302;
 const RUNS = ["run-1", "run-2", "run-3", "run-4"];
@@ -344,7 +344,7 @@ let emulator: ArmEmulator | undefined;
 let soak: Soak;
 beforeAll(async () => {
     const started = performance.now();
-    emulator = await startEmulator({ tls: true, seed: SEED });
+    emulator = await ArmEmulator.start({ tls: true, seed: SEED });
     soak = await runSoak(emulator, started);
 }, 120_000);
 afterAll(async () => {

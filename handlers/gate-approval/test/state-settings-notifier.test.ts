@@ -1,6 +1,8 @@
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { loopbackCertificate } from "../../../local/tls";
 import { notificationText, webhookNotifier, type Notification } from "../src/notifier";
 import { cachingCredential, createTransport } from "../src/pipeline";
 import { SettingsError, readSettings } from "../src/settings";
@@ -16,7 +18,7 @@ import {
 } from "../src/state";
 import { FAST, FLEET_ID, RULES, SUB, countingCredential, gateIdOf, guid } from "./helpers";
 
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 afterEach(() => {
     for (const s of servers.splice(0)) {
         s.closeAllConnections();
@@ -31,13 +33,22 @@ async function serve(handler: http.RequestListener): Promise<string> {
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
 
+/** Like `serve`, over TLS with the loopback certificate (Azure services get a bearer token: TLS only). */
+async function serveTls(handler: http.RequestListener): Promise<{ url: string; ca: string }> {
+    const tls = await loopbackCertificate();
+    const s = https.createServer(tls, handler);
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    return { url: `https://127.0.0.1:${(s.address() as AddressInfo).port}`, ca: tls.cert };
+}
+
 /** A minimal Blob service: one container, conditional PUTs, ETags, bearer auth required. */
 async function fakeBlobService() {
     const blobs = new Map<string, { body: string; etag: string }>();
     let container = false;
     let seq = 0;
     const log: string[] = [];
-    const url = await serve((req, res) => {
+    const { url, ca } = await serveTls((req, res) => {
         const chunks: Buffer[] = [];
         req.on("data", (c: Buffer) => chunks.push(c));
         req.on("end", () => {
@@ -72,7 +83,7 @@ async function fakeBlobService() {
             fail(405, "UnsupportedHttpVerb");
         });
     });
-    return { url, blobs, log };
+    return { url, ca, blobs, log };
 }
 
 const GATE = gateIdOf(guid(1));
@@ -112,6 +123,7 @@ describe("state stores", () => {
         const store = new BlobStateStore({
             ...FAST,
             endpoint: blob.url,
+            tlsCa: blob.ca,
             container: "gate-state",
             credential: cachingCredential(credential),
         });
@@ -123,10 +135,13 @@ describe("state stores", () => {
     });
 
     it("BlobStateStore: an unavailable service is a transient error", async () => {
-        const url = await serve((_req, res) => res.writeHead(503, { "x-ms-error-code": "ServerBusy" }).end());
+        const { url, ca } = await serveTls((_req, res) =>
+            res.writeHead(503, { "x-ms-error-code": "ServerBusy" }).end(),
+        );
         const store = new BlobStateStore({
             ...FAST,
             endpoint: url,
+            tlsCa: ca,
             container: "gate-state",
             credential: countingCredential(),
         });
@@ -187,6 +202,8 @@ describe("settings", () => {
         [{ ESCALATE_AFTER_MINUTES: "0" }, /ESCALATE_AFTER_MINUTES: must be at least 1/],
         [{ NOTIFY_WEBHOOK_URL: "http://hooks.example.com/x" }, /NOTIFY_WEBHOOK_URL: expected an https URL/],
         [{ ARM_ENDPOINT: "ftp://x" }, /ARM_ENDPOINT: expected an https URL/],
+        [{ ARM_ENDPOINT: "http://127.0.0.1:8080" }, /ARM_ENDPOINT: expected an https URL/],
+        [{ STATE_BLOB_ENDPOINT: "http://localhost:10000" }, /STATE_BLOB_ENDPOINT: expected an https URL/],
         [{ DECISION_BUDGET_SECONDS: "29" }, /DECISION_BUDGET_SECONDS: must be 5-25/],
     ])("%j is refused, naming the setting", (patch, message) => {
         const env: Record<string, string | undefined> = { ...good, ...patch };
@@ -194,10 +211,10 @@ describe("settings", () => {
         expect(() => readSettings(env)).toThrow(message);
     });
 
-    it("empty strings count as unset; loopback http is allowed for local runs", () => {
-        const s = readSettings({ ...good, NOTIFY_WEBHOOK_URL: "", ARM_ENDPOINT: "http://127.0.0.1:8080/" });
+    it("empty strings count as unset; a trailing slash is dropped", () => {
+        const s = readSettings({ ...good, NOTIFY_WEBHOOK_URL: "", ARM_ENDPOINT: "https://127.0.0.1:8443/" });
         expect(s.notifyWebhookUrl).toBeUndefined();
-        expect(s.armEndpoint).toBe("http://127.0.0.1:8080");
+        expect(s.armEndpoint).toBe("https://127.0.0.1:8443");
     });
 });
 

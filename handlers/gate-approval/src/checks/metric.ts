@@ -6,8 +6,7 @@
  */
 import type { TokenCredential } from "@azure/core-auth";
 import { MetricsClient, MetricsQueryResourcesOptions } from "@azure/monitor-query-metrics";
-import { bearerPolicy, isLoopbackHttp, perTryTimeoutPolicy, PipelineTuning } from "../pipeline";
-import { bearerTokenAuthenticationPolicyName } from "@azure/core-rest-pipeline";
+import { perTryTimeoutPolicy, PipelineTuning } from "../pipeline";
 import { mapLimit } from "../util";
 import type { CheckRunner, MetricsReader } from "./types";
 
@@ -39,25 +38,16 @@ export function regionalEndpoint(template: string, region: string): string {
 }
 
 function metricsClient(endpoint: string, options: MetricsReaderOptions): MetricsClient {
-    const loopback = isLoopbackHttp(endpoint);
     const client = new MetricsClient(endpoint, options.credential, {
         retryOptions: {
             maxRetries: options.maxRetries ?? 2,
             retryDelayInMs: options.retryDelayMs ?? 400,
             maxRetryDelayInMs: options.maxRetryDelayMs ?? 4000,
         },
-        ...(loopback ? { allowInsecureConnection: true } : {}),
         ...(options.tlsCa !== undefined ? { tlsOptions: { ca: options.tlsCa } } : {}),
         ...(options.httpClient ? { httpClient: options.httpClient } : {}),
     });
     client.pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
-    if (loopback) {
-        // The SDK's bearer policy refuses http:// even on loopback; use ours, which only relaxes that for loopback.
-        client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-        client.pipeline.addPolicy(bearerPolicy(options.credential, "https://management.azure.com/.default"), {
-            phase: "Sign",
-        });
-    }
     return client;
 }
 
