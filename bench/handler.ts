@@ -72,14 +72,20 @@ export async function benchReplay(
     const count = (route: string) => seq.requestLog.filter((q) => q.route === route).length;
     const gateRequests = count("gates.get") + count("gates.patch") + count("operation.get");
     // Concurrent deliveries, as the Functions host handles them: throughput for two rule mixes.
-    const perSecond = (r: Awaited<ReturnType<typeof replayStack>>) => (r.decisions.length / r.wallMs) * 1000;
+    // Beyond start-up (the issue's measure): events completed after the first `warmup` ones, over the
+    // time they took. The whole-run rate, start-up included, is reported next to it.
+    const perSecond = (r: Awaited<ReturnType<typeof replayStack>>) => {
+        const done = [...r.completedMs].sort((a, b) => a - b);
+        return ((done.length - warmup) / (done[done.length - 1]! - done[warmup - 1]!)) * 1000;
+    };
+    const overall = (r: Awaited<ReturnType<typeof replayStack>>) => (r.decisions.length / r.wallMs) * 1000;
     const windowMix = await replayStack("window", events, concurrency);
     const healthMix = await replayStack("clusterHealth", events, concurrency);
     const windowRate = perSecond(windowMix);
     const rows: Row[] = [
         {
-            label: `replay throughput, window rules (2 ARM requests per event), ${concurrency} at a time`,
-            value: `${windowRate.toFixed(0)} events/s`,
+            label: `replay throughput, window rules (2 ARM requests per event), ${concurrency} at a time, beyond start-up`,
+            value: `${windowRate.toFixed(0)} events/s (whole run, start-up included: ${overall(windowMix).toFixed(0)})`,
         },
         {
             label: `replay throughput, clusterHealth rules (13 ARM requests per event), ${concurrency} at a time`,
@@ -106,7 +112,7 @@ export async function benchReplay(
     ];
     const notes = [
         `Targets: ≥ 1,000 events/s — ${windowRate >= 1000 ? "met" : "NOT met"} (window rules); p99 decision time < 5 ms — ${percentile(own, 99) < 5 ? "met" : "NOT met"}; ≤ 2 gate requests per approval — ${gateRequests / events <= 2 ? "met" : "NOT met"}; 1 token per 1,000 events — ${seq.tokenAcquisitions <= Math.ceil(events / 1000) ? "met" : "NOT met"}.`,
-        `Each run replays ${events} FleetGateCreated events (both schemas, every gate approved) for a generated 30-member, 3-stage stack through the real Event Grid trigger, against the emulator over loopback TLS with no injected latency; the emulator runs on its own thread (a worker thread of this process, \`replay({ emulator: "worker" })\`), so the handler's thread and the emulator's use one of the 2 cores each. Decision time excludes the time at least one HTTP request was in flight, after ${warmup} warm-up events. clusterHealth throughput is bounded by the emulator's request rate (13 requests per event).`,
+        `Each run replays ${events} FleetGateCreated events (both schemas, every gate approved) for a generated 30-member, 3-stage stack through the real Event Grid trigger, against the emulator over loopback TLS with no injected latency; the emulator runs on its own thread (a worker thread of this process, \`replay({ emulator: "worker" })\`), so the handler's thread and the emulator's use one of the 2 cores each. Throughput beyond start-up counts the events completed after the first ${warmup} of a run, over the time they took. Decision time excludes the time at least one HTTP request was in flight, after ${warmup} warm-up events. clusterHealth throughput is bounded by the emulator's request rate (13 requests per event).`,
     ];
     return { rows, notes };
 }

@@ -68,6 +68,8 @@ export interface ReplayResult {
     readonly transportMs: number[];
     /** Time from the first event to the last decision. */
     readonly wallMs: number;
+    /** When each event's decisions were in, in ms since the first event started, in event order. */
+    readonly completedMs: number[];
     /** Every request the emulator answered, by route (for request budgets). */
     readonly requestLog: readonly { route: string; status: number | string }[];
 }
@@ -270,7 +272,8 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             ...(now !== undefined ? { clock: () => now } : {}),
         });
 
-        const perEvent: { decisions: ReplayDecision[]; ms: number; transport: number }[] = [];
+        const perEvent: { decisions: ReplayDecision[]; ms: number; transport: number; done: number }[] = [];
+        let wallStart = 0;
         const handle = async (event: unknown, i: number) => {
             const context = offline.context(`replay-${i + 1}`);
             const httpBefore = httpClient.busyMs();
@@ -282,15 +285,17 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
                 if (!(e instanceof RedeliveryRequested)) throw e;
                 result = e.decisions;
             }
+            const done = performance.now();
             perEvent[i] = {
                 decisions: result.map(toReplayDecision),
-                ms: performance.now() - t0,
+                ms: done - t0,
                 transport: httpClient.busyMs() - httpBefore,
+                done: done - wallStart,
             };
         };
         const width = Math.max(1, opts.concurrency ?? 1);
         let next = 0;
-        const wallStart = performance.now();
+        wallStart = performance.now();
         await Promise.all(
             Array.from({ length: Math.min(width, opts.events.length) }, async () => {
                 while (next < opts.events.length) {
@@ -316,6 +321,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             handlerMs,
             transportMs,
             wallMs,
+            completedMs: perEvent.map((e) => e.done),
             requestLog,
         };
     } finally {
