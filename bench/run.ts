@@ -90,7 +90,7 @@ async function main(): Promise<void> {
         ...table(
             "Gate handler: replay against the ARM emulator",
             "The real Event Grid trigger, engine, ARM client and checks, through `local/replay.ts`.",
-            await benchReplay(),
+            benchReplay(),
         ),
         ...table(
             "Gate handler: bundle",
