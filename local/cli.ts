@@ -58,6 +58,26 @@ interface RehearseCliOptions {
     readonly now?: string;
     readonly approveManual?: boolean;
     readonly fail: string[];
+    readonly deleteRun?: boolean;
+    readonly upgradeMinutes?: string;
+    readonly horizonHours?: string;
+    readonly duplicates?: string;
+    readonly shuffle?: boolean;
+    readonly seed?: string;
+}
+
+/** A numeric flag's value, or a usage error naming the flag. */
+function numberFlag(
+    flag: string,
+    value: string | undefined,
+    ok: (n: number) => boolean,
+    what: string,
+): number | undefined {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || !ok(n))
+        throw new ReplayInputError(`${flag} "${value}" is not ${what}`);
+    return n;
 }
 
 function isoDate(flag: string, value: string | undefined): Date | undefined {
@@ -79,11 +99,26 @@ function writeDiagram(stack: string, mermaid: string): string {
 
 async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promise<number> {
     const now = isoDate("--now", opts.now);
+    const upgradeMinutes = numberFlag(
+        "--upgrade-minutes",
+        opts.upgradeMinutes,
+        (n) => n >= 0,
+        "a number of minutes >= 0",
+    );
+    const horizonHours = numberFlag("--horizon-hours", opts.horizonHours, (n) => n > 0, "a number of hours > 0");
+    const duplicates = numberFlag("--duplicates", opts.duplicates, (n) => n >= 0 && n <= 1, "a rate from 0 to 1");
+    const seed = numberFlag("--seed", opts.seed, (n) => Number.isInteger(n), "an integer");
     const result = await rehearse({
         stack: opts.stack,
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
+        ...(opts.deleteRun ? { deleteRun: true } : {}),
+        ...(upgradeMinutes !== undefined ? { upgradeMinutes } : {}),
+        ...(horizonHours !== undefined ? { horizonHours } : {}),
+        ...(duplicates !== undefined ? { duplicates } : {}),
+        ...(opts.shuffle ? { shuffle: true } : {}),
+        ...(seed !== undefined ? { seed } : {}),
         ...(planned ? { plan: planned } : {}),
         ...(opts.json ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
     });
@@ -106,8 +141,10 @@ async function start(): Promise<number> {
     const p = await planStack("dev");
     const violations = await evaluatePolicies(p);
     process.stdout.write(`${formatPlanTree(p)}\n\n== policy pack ==\n${formatViolations(violations)}\n\n`);
-    process.stdout.write("== rehearsal of an update run (manual gates approved as a person would) ==\n");
-    const rehearsed = await rehearseCommand({ stack: "dev", approveManual: true, fail: [] }, p);
+    process.stdout.write(
+        "== rehearsal of an update run (manual gates approved and the run deleted at the end, as a person would) ==\n",
+    );
+    const rehearsed = await rehearseCommand({ stack: "dev", approveManual: true, deleteRun: true, fail: [] }, p);
     return hasMandatoryViolation(violations) ? 1 : rehearsed;
 }
 
@@ -171,6 +208,12 @@ export async function main(argv: readonly string[]): Promise<number> {
             (v: string, acc: string[]) => [...acc, v],
             [],
         )
+        .option("--delete-run", "delete the update run at the end: Fleet deletes its gates (FleetGateDeleted events)")
+        .option("--upgrade-minutes <n>", "virtual minutes one member's upgrade takes (default 10)")
+        .option("--horizon-hours <h>", "how long a held gate is re-checked before it counts as stuck (default 168)")
+        .option("--duplicates <rate>", "Event Grid delivers each request twice with this probability, 0-1")
+        .option("--shuffle", "deliveries and work due at the same instant in random order")
+        .option("--seed <n>", "seed of the RNG behind --duplicates and --shuffle (default 1)")
         .action(async (opts: RehearseCliOptions) => {
             code = await rehearseCommand(opts);
         });

@@ -1187,3 +1187,293 @@ describe("compiled rule filters agree with ruleMatchesGate", () => {
         );
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Every operator × every edge the reference's table names (§2.4)
+// ---------------------------------------------------------------------------------------------
+
+describe("edge matrix: each operator on a missing key, null, arrays and objects (event-grid.md §2.4)", () => {
+    /** One filter per operator, with values any real key here would never satisfy by accident. */
+    const filterFor = (operatorType: (typeof ADVANCED_FILTER_OPERATORS)[number], key: string): AdvancedFilter => {
+        switch (operatorType) {
+            case "BoolEquals":
+                return { operatorType, key, value: true };
+            case "NumberGreaterThan":
+            case "NumberGreaterThanOrEquals":
+            case "NumberLessThan":
+            case "NumberLessThanOrEquals":
+                return { operatorType, key, value: 1 };
+            case "NumberIn":
+            case "NumberNotIn":
+                return { operatorType, key, values: [1] };
+            case "NumberInRange":
+            case "NumberNotInRange":
+                return { operatorType, key, values: [[0, 10]] };
+            case "IsNullOrUndefined":
+            case "IsNotNull":
+                return { operatorType, key };
+            default:
+                return { operatorType, key, values: ["a"] };
+        }
+    };
+    // Columns: key missing [S1 "Key missing"]; JSON null (UNDOCUMENTED: like missing); an array with
+    // the flag off (never matches, INFERRED for negated); an empty array and an array of objects with
+    // the flag on (no element of the operator's type: positive false, negated true); an object value
+    // (another type: positive false, negated → the missing-key rule).
+    type Cells = [
+        missing: boolean,
+        nul: boolean,
+        arrayOff: boolean,
+        emptyOn: boolean,
+        objectsOn: boolean,
+        object: boolean,
+    ];
+    const T = true;
+    const F = false;
+    const MATRIX: Record<(typeof ADVANCED_FILTER_OPERATORS)[number], Cells> = {
+        NumberIn: [F, F, F, F, F, F],
+        NumberNotIn: [T, T, F, T, T, T],
+        NumberLessThan: [F, F, F, F, F, F],
+        NumberGreaterThan: [F, F, F, F, F, F],
+        NumberLessThanOrEquals: [F, F, F, F, F, F],
+        NumberGreaterThanOrEquals: [F, F, F, F, F, F],
+        NumberInRange: [F, F, F, F, F, F],
+        NumberNotInRange: [T, T, F, T, T, T],
+        BoolEquals: [F, F, F, F, F, F],
+        StringIn: [F, F, F, F, F, F],
+        StringNotIn: [T, T, F, T, T, T],
+        StringBeginsWith: [F, F, F, F, F, F],
+        StringNotBeginsWith: [F, F, F, T, T, F],
+        StringEndsWith: [F, F, F, F, F, F],
+        StringNotEndsWith: [F, F, F, T, T, F],
+        StringContains: [F, F, F, F, F, F],
+        StringNotContains: [F, F, F, T, T, F],
+        IsNullOrUndefined: [T, T, F, F, F, F],
+        IsNotNull: [F, F, T, T, T, T],
+    };
+    const columns: [string, string, boolean][] = [
+        ["key missing", "data.absent", false],
+        ["null", "data.nul", false],
+        ["array, flag off", "data.nums", false],
+        ["empty array, flag on", "data.none", true],
+        ["array of objects, flag on", "data.objs", true],
+        ["object value", "data.obj", false],
+    ];
+
+    it("has a row for each of the 19 operators", () => {
+        expect(Object.keys(MATRIX).sort()).toEqual([...ADVANCED_FILTER_OPERATORS].sort());
+    });
+
+    it.each(
+        ADVANCED_FILTER_OPERATORS.flatMap((op) =>
+            columns.map((c, i) => [op, c[0], c[1], c[2], MATRIX[op][i]!] as const),
+        ),
+    )("%s on %s", (op, _label, key, arrays, expected) => {
+        const filter: EventSubscriptionFilter = {
+            advancedFilters: [filterFor(op, key)],
+            enableAdvancedFilteringOnArrays: arrays,
+        };
+        expect(evaluateFilter(filter, EG_EVENT, "EventGridSchema")).toBe(expected);
+        expect(explainFilter(filter, EG_EVENT, "EventGridSchema").matched).toBe(expected);
+        // The same data in a CloudEvents envelope resolves the same way.
+        expect(evaluateFilter(filter, { ...CE_EVENT, data: EG_EVENT.data }, "CloudEventSchemaV1_0")).toBe(expected);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Differential: the evaluator against the reference's own sketch (§2.5), on generated input
+// ---------------------------------------------------------------------------------------------
+
+describe("the evaluator agrees with the reference's evaluator sketch (event-grid.md §2.5)", () => {
+    type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+    const NEG = new Set([
+        "NumberNotIn",
+        "NumberNotInRange",
+        "StringNotIn",
+        "StringNotBeginsWith",
+        "StringNotEndsWith",
+        "StringNotContains",
+    ]);
+    const MISSING_MATCHES = new Set(["NumberNotIn", "StringNotIn", "NumberNotInRange"]);
+
+    /** The sketch's `resolve`: envelope name ignoring case, data segments exact then ignoring case. */
+    function resolve(event: Record<string, Json>, key: string): { found: boolean; v?: Json } {
+        const [head, ...rest] = key.split(".");
+        const pick = (o: Record<string, Json>, k: string): Json | undefined =>
+            k in o ? o[k] : Object.entries(o).find(([x]) => x.toLowerCase() === k.toLowerCase())?.[1];
+        let cur: Json | undefined = head!.toLowerCase() === "data" ? event.data : undefined;
+        for (const seg of rest) {
+            if (cur === null || cur === undefined || typeof cur !== "object" || Array.isArray(cur))
+                return { found: false };
+            cur = pick(cur, seg);
+        }
+        return cur === undefined ? { found: false } : { found: true, v: cur };
+    }
+
+    /** One typed value against the OR of the filter's values (table notes: strings ignore case, scalars stringified). */
+    function positiveHit(f: AdvancedFilter, x: Json, element: boolean): boolean | undefined {
+        const op = f.operatorType;
+        const raw = f as unknown as { value?: unknown; values?: unknown[] };
+        if (op === "BoolEquals") return typeof x === "boolean" ? x === raw.value : undefined;
+        if (op.startsWith("Number")) {
+            if (typeof x !== "number") return undefined;
+            if (typeof raw.value === "number") {
+                if (op === "NumberLessThan") return x < raw.value;
+                if (op === "NumberGreaterThan") return x > raw.value;
+                if (op === "NumberLessThanOrEquals") return x <= raw.value;
+                return x >= raw.value;
+            }
+            if (op.endsWith("Range")) return (raw.values as number[][]).some(([lo, hi]) => lo! <= x && x <= hi!);
+            return (raw.values as number[]).includes(x);
+        }
+        let s: string;
+        if (typeof x === "string") s = x.toLowerCase();
+        else if (!element && (typeof x === "number" || typeof x === "boolean")) s = String(x).toLowerCase();
+        else return undefined;
+        const vs = (raw.values as string[]).map((v) => v.toLowerCase());
+        const base = op.replace("Not", "");
+        if (base === "StringIn") return vs.includes(s);
+        if (base === "StringBeginsWith") return vs.some((v) => s.startsWith(v));
+        if (base === "StringEndsWith") return vs.some((v) => s.endsWith(v));
+        return vs.some((v) => s.includes(v));
+    }
+
+    function sketch(f: AdvancedFilter, event: Record<string, Json>, arrays: boolean): boolean {
+        const { found, v } = resolve(event, f.key);
+        if (f.operatorType === "IsNullOrUndefined") return !found || v === null;
+        if (f.operatorType === "IsNotNull") return found && v !== null;
+        if (!found || v === null || v === undefined) return MISSING_MATCHES.has(f.operatorType);
+        const neg = NEG.has(f.operatorType);
+        if (Array.isArray(v)) {
+            if (!arrays) return false;
+            const hits = v.some((el) => positiveHit(f, el, true) === true);
+            return neg ? !hits : hits;
+        }
+        const hit = positiveHit(f, v, false);
+        if (hit === undefined) return neg ? MISSING_MATCHES.has(f.operatorType) : false;
+        return neg ? !hit : hit;
+    }
+
+    const word = fc.constantFrom("a", "ab", "B", "abc", "", "Red", "red", "5", "true");
+    const scalar = fc.oneof(word, fc.integer({ min: -3, max: 12 }), fc.boolean(), fc.constant(null));
+    const value: fc.Arbitrary<Json> = fc.oneof(
+        { weight: 4, arbitrary: scalar },
+        { weight: 2, arbitrary: fc.array(fc.oneof(scalar, fc.constant({ x: 1 } as Json)), { maxLength: 4 }) },
+        { weight: 1, arbitrary: fc.record({ k: scalar, K: scalar }, { requiredKeys: [] }) },
+    );
+    const key = fc.constantFrom("data.k", "data.K", "data.m", "data.o.k", "Data.k", "data.absent");
+    const filter: fc.Arbitrary<AdvancedFilter> = fc.oneof(
+        fc.record({ operatorType: fc.constant("BoolEquals" as const), key, value: fc.boolean() }),
+        fc.record({
+            operatorType: fc.constantFrom(
+                "NumberGreaterThan" as const,
+                "NumberGreaterThanOrEquals" as const,
+                "NumberLessThan" as const,
+                "NumberLessThanOrEquals" as const,
+            ),
+            key,
+            value: fc.integer({ min: -2, max: 10 }),
+        }),
+        fc.record({
+            operatorType: fc.constantFrom("NumberIn" as const, "NumberNotIn" as const),
+            key,
+            values: fc.array(fc.integer({ min: -2, max: 10 }), { minLength: 1, maxLength: 3 }),
+        }),
+        fc.record({
+            operatorType: fc.constantFrom("NumberInRange" as const, "NumberNotInRange" as const),
+            key,
+            values: fc.array(
+                fc
+                    .tuple(fc.integer({ min: -2, max: 10 }), fc.integer({ min: 0, max: 5 }))
+                    .map(([lo, w]) => [lo, lo + w]),
+                { minLength: 1, maxLength: 3 },
+            ),
+        }),
+        fc.record({
+            operatorType: fc.constantFrom(
+                "StringIn" as const,
+                "StringNotIn" as const,
+                "StringBeginsWith" as const,
+                "StringNotBeginsWith" as const,
+                "StringEndsWith" as const,
+                "StringNotEndsWith" as const,
+                "StringContains" as const,
+                "StringNotContains" as const,
+            ),
+            key,
+            values: fc.array(word, { minLength: 1, maxLength: 3 }),
+        }),
+        fc.record({ operatorType: fc.constantFrom("IsNullOrUndefined" as const, "IsNotNull" as const), key }),
+    ) as fc.Arbitrary<AdvancedFilter>;
+
+    it("on generated data, filters and the arrays flag", () => {
+        fc.assert(
+            fc.property(
+                fc.record({ k: value, K: value, m: value, o: value }, { requiredKeys: [] }),
+                fc.array(filter, { minLength: 1, maxLength: 3 }),
+                fc.boolean(),
+                (data, filters, arrays) => {
+                    const event = { ...EG_EVENT, data } as unknown as Record<string, Json>;
+                    const expected = filters.every((f) => sketch(f, event, arrays));
+                    const sub: EventSubscriptionFilter = {
+                        advancedFilters: filters,
+                        enableAdvancedFilteringOnArrays: arrays,
+                    };
+                    expect(evaluateFilter(sub, event, "EventGridSchema")).toBe(expected);
+                    expect(prepareFilter(sub).test(event, "EventGridSchema")).toBe(expected);
+                },
+            ),
+            { numRuns: 2000 },
+        );
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The Fleet docs' own subscription filter over every published sample
+// ---------------------------------------------------------------------------------------------
+
+describe("the Fleet how-to's filter against every published sample, raw and resolved", () => {
+    // includedEventTypes in the docs' spelling plus the documented advanced filters (StringIn/StringContains) [S12][S13].
+    const docsFilter: EventSubscriptionFilter = {
+        includedEventTypes: [FLEET_GATE_EVENT_TYPES.created],
+        advancedFilters: [
+            { operatorType: "StringIn", key: GATE_FILTER_KEYS.state, values: ["Pending"] },
+            { operatorType: "StringIn", key: GATE_FILTER_KEYS.gateType, values: ["Approval"] },
+            { operatorType: "StringContains", key: GATE_FILTER_KEYS.targetId, values: ["/fleets/"] },
+            { operatorType: "StringIn", key: GATE_FILTER_KEYS.timing, values: ["Before", "After"] },
+        ],
+    };
+    const files = [
+        ["raw/cloudevents-schema-gate-created.json", true],
+        ["raw/cloudevents-schema-gate-updated.json", false],
+        ["raw/cloudevents-schema-gate-deleted.json", false],
+        ["raw/eventgrid-schema-gate-created.json", true],
+        ["resolved/cloudevents-schema-gate-created.json", true],
+        ["resolved/cloudevents-schema-gate-updated.json", false],
+        ["resolved/cloudevents-schema-gate-deleted.json", false],
+        ["resolved/eventgrid-schema-gate-created.json", true],
+    ] as const;
+
+    it.each(files)("%s: delivered %s", (file, expected) => {
+        const body = fixture(file);
+        // The Event Grid-schema sample is a batch; each of its events is filtered on its own.
+        for (const event of Array.isArray(body) ? body : [body]) {
+            expect(evaluateFilter(docsFilter, event)).toBe(expected);
+            if (!expected)
+                expect(explainFilter(docsFilter, event).reason).toMatch(
+                    /^includedEventTypes: event type ".*AksResources/,
+                );
+        }
+    });
+
+    it("the lifecycle filter takes the Updated and Deleted samples, in either spelling of the type", () => {
+        const lifecycle: EventSubscriptionFilter = {
+            includedEventTypes: [FLEET_GATE_EVENT_TYPES.updated, FLEET_GATE_EVENT_TYPES.deleted],
+        };
+        const got = files.map(([file]) => {
+            const body = fixture(file);
+            return (Array.isArray(body) ? body : [body]).every((e) => evaluateFilter(lifecycle, e));
+        });
+        expect(got).toEqual(files.map(([, created]) => !created));
+    });
+});

@@ -369,6 +369,25 @@ describe("deliverWithRetries", () => {
         await expect(deliverWithRetries("e", endpoint(200).fn, policy)).rejects.toThrow(RangeError);
     });
 
+    it("lets a scheduler pass the time between attempts (waitUntil) instead of jumping the clock", async () => {
+        const clock = new VirtualClock(0);
+        const waits: number[] = [];
+        const r = await deliverWithRetries(
+            "e",
+            endpoint(500, 503, 200).fn,
+            {
+                waitUntil: (t) => {
+                    waits.push(t);
+                    clock.advanceTo(t);
+                    return Promise.resolve();
+                },
+            },
+            clock,
+        );
+        expect(r).toMatchObject({ delivered: true, attempts: 3 });
+        expect(waits).toEqual([10 * S, 40 * S]);
+    });
+
     it("rejects an attempt result that is not a status", async () => {
         await expect(deliverWithRetries("e", () => 42)).rejects.toThrow(RangeError);
     });
