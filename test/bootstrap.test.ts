@@ -2,7 +2,6 @@
  * The bootstrap program (`bootstrap/`): config validation, the federated credentials' subjects, what
  * each identity may do, and that the policy pack passes it (at a first preview too).
  */
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
     BootstrapConfigError,
@@ -29,8 +28,6 @@ import {
     roleGuidOf,
 } from "../core/roles";
 import { OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, type PlannedResource } from "../local/mocks";
-import { PROJECT_ROOT, planStack } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const REPO = { owner: "contoso", name: "fleet-gates" };
@@ -53,7 +50,6 @@ const readFake = (s: string) => {
     return t;
 };
 const ENV = { ...OFFLINE_DEFAULTS, project: "fleet-gates-bootstrap", stack: "test", config: {}, secretKeys: [] };
-const BOOTSTRAP_DIR = path.join(PROJECT_ROOT, "bootstrap");
 
 describe("bootstrap config", () => {
     it("reads the repository, the stacks' fleets from their stack files, and defaults", () => {

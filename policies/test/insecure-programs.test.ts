@@ -137,7 +137,7 @@ const CASES: [string, ReturnType<typeof violation>][] = [
             "role-assignment-rights-constrained",
             urn("azure-native:authorization:RoleAssignment", "deploy-rbac-administrator"),
             'role assignment "deploy-rbac-administrator" grants Role Based Access Control Administrator, which can create and ' +
-                "delete role assignments, without an ABAC condition; add a condition in Azure's \"Constrain roles\" form: " +
+                'delete role assignments, without an ABAC condition; add a condition in Azure\'s "Constrain roles" form: ' +
                 "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR " +
                 "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {...})) AND " +
                 "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR " +
