@@ -60,6 +60,32 @@ describe(POLICY, () => {
         expect(await violationsOf(POLICY, stack)).toEqual([]);
     });
 
+    it("applies to user-assigned identities' federated credentials too", async () => {
+        const stack: FixtureResource[] = [
+            ...compliantBootstrap(),
+            {
+                type: "azure-native:managedidentity:FederatedIdentityCredential",
+                name: "uami-github",
+                inputs: {
+                    resourceGroupName: "rg-ci",
+                    resourceName: "id-ci",
+                    federatedIdentityCredentialResourceName: "github-main",
+                    issuer: "https://token.actions.githubusercontent.com",
+                    audiences: ["api://AzureADTokenExchange"],
+                    subject: "repo:contoso/fleet-gates:ref:refs/heads/*",
+                },
+            },
+        ];
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf("azure-native:managedidentity:FederatedIdentityCredential", "uami-github"),
+                'federated credential "github-main" has subject "repo:contoso/fleet-gates:ref:refs/heads/*", which contains ' +
+                    `a wildcard; ${EXACT}`,
+            ),
+        ]);
+    });
+
     it("rejects flexible (claims-matching) credentials for GitHub's issuer", async () => {
         const stack: FixtureResource[] = [
             ...compliantBootstrap(),
