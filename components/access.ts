@@ -10,7 +10,7 @@ import * as azuread from "@pulumi/azuread";
 import {
     APPROVER_ROLE_ACTIONS,
     BUILTIN_ROLES,
-    deterministicGuid,
+    approverRoleGuid,
     roleAssignmentGuid,
     roleDefinitionId,
 } from "../core/roles";
@@ -56,11 +56,6 @@ export function accessGroupNames(
         );
     }
     return { approvers, subscribers };
-}
-
-/** Deterministic GUID of the approvers' custom role for a fleet. */
-export function approverRoleGuid(fleetId: string): string {
-    return deterministicGuid(fleetId, "fleet-gates-approver");
 }
 
 /**

@@ -14,8 +14,8 @@ import * as web from "@pulumi/azure-native/web";
 import { formatArmId } from "../core/arm-id";
 import {
     BUILTIN_ROLES,
-    deterministicGuid,
     HANDLER_CUSTOM_ROLE_ACTIONS,
+    handlerRoleGuid,
     roleAssignmentGuid,
     roleDefinitionId,
 } from "../core/roles";
@@ -470,9 +470,7 @@ export class GateHandler extends pulumi.ComponentResource {
             pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
 
         if (args.roleScope === "custom-role") {
-            const definitionGuid = pulumi
-                .output(args.fleetId)
-                .apply((f) => deterministicGuid(f, "fleet-gates-handler"));
+            const definitionGuid = pulumi.output(args.fleetId).apply(handlerRoleGuid);
             const definition = new authorization.RoleDefinition(
                 `${name}-gates-role`,
                 {

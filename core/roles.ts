@@ -71,6 +71,54 @@ export function deterministicGuid(...parts: string[]): string {
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** Deterministic GUID of the approvers' custom role for a fleet (`components/access.ts`). */
+export function approverRoleGuid(fleetId: string): string {
+    return deterministicGuid(fleetId, "fleet-gates-approver");
+}
+
+/** Deterministic GUID of the handler's custom role for a fleet (`handler.roleScope: custom-role`). */
+export function handlerRoleGuid(fleetId: string): string {
+    return deterministicGuid(fleetId, "fleet-gates-handler");
+}
+
+/** What decides which roles a stack assigns: its fleet and the handler's role scope. */
+export interface StackRoleInputs {
+    readonly fleetId: string;
+    readonly handlerRoleScope: "fleet" | "custom-role";
+}
+
+/** A role the program assigns: its GUID and what it is, for conditions and documentation. */
+export interface AssignedRole {
+    readonly guid: string;
+    readonly name: string;
+}
+
+/**
+ * Every role definition the program (`program.ts`) assigns for a stack: the built-in roles of the
+ * handler, the system topic's dead-letter writer and the access groups, plus the custom roles it
+ * defines, whose GUIDs are deterministic per fleet. `test/stack-roles.test.ts` checks this list
+ * against the role assignments of the planned stacks, so it cannot drift from the program.
+ */
+export function rolesAssignedByStack(stack: StackRoleInputs): AssignedRole[] {
+    const roles: AssignedRole[] = [
+        stack.handlerRoleScope === "custom-role"
+            ? { guid: handlerRoleGuid(stack.fleetId), name: "fleet-gates handler (custom, per fleet)" }
+            : { guid: BUILTIN_ROLES.fleetManagerContributor, name: "Azure Kubernetes Fleet Manager Contributor Role" },
+        { guid: BUILTIN_ROLES.reader, name: "Reader" },
+        { guid: BUILTIN_ROLES.monitoringReader, name: "Monitoring Reader" },
+        { guid: BUILTIN_ROLES.monitoringMetricsPublisher, name: "Monitoring Metrics Publisher" },
+        { guid: BUILTIN_ROLES.storageBlobDataOwner, name: "Storage Blob Data Owner" },
+        { guid: BUILTIN_ROLES.storageTableDataContributor, name: "Storage Table Data Contributor" },
+        { guid: BUILTIN_ROLES.storageBlobDataContributor, name: "Storage Blob Data Contributor" },
+        {
+            guid: BUILTIN_ROLES.resourceNotificationsSubscriber,
+            name: "Azure Resource Notifications System Topics Subscriber",
+        },
+        { guid: approverRoleGuid(stack.fleetId), name: "fleet-gates gate approver (custom, per fleet)" },
+    ];
+    return roles;
+}
+
 /**
  * The `roleAssignmentName` of an assignment: a GUID of its scope, its role definition id, a stand-in
  * for its principal and its key within the component. All four are known before anything is deployed,

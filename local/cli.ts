@@ -19,6 +19,7 @@ interface PlanOptions {
     readonly program?: string;
     readonly policyPackConfig?: string;
     readonly preview?: boolean;
+    readonly dir?: string;
 }
 
 /** Pack config as `pulumi preview --policy-pack-config FILE` takes it: a JSON file. */
@@ -42,6 +43,7 @@ async function plan(opts: PlanOptions): Promise<number> {
     const p = await planStack(opts.stack, {
         ...(opts.program ? { program: opts.program } : {}),
         ...(opts.preview ? { preview: true } : {}),
+        ...(opts.dir ? { dir: path.resolve(opts.dir) } : {}),
     });
     const violations = await evaluatePolicies(p, config ? { config } : {});
     if (opts.json) {
@@ -171,6 +173,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option("--program <file>", "run this Pulumi TypeScript program instead of the project's")
         .option("--policy-pack-config <file>", "policy pack config (JSON), as pulumi preview --policy-pack-config")
         .option("--preview", "plan as a first pulumi preview sees it: ids and computed outputs unknown")
+        .option("--dir <dir>", "directory of Pulumi.yaml and Pulumi.<stack>.yaml (default: the project root)")
         .action(async (opts: PlanOptions) => {
             code = await plan(opts);
         });

@@ -221,6 +221,28 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
             const objectId = guid("object");
             return { id: objectId, state: { objectId } };
         }
+        case "azuread:index/application:Application": {
+            const objectId = guid("object");
+            return { id: `/applications/${objectId}`, state: { objectId, clientId: guid("client") } };
+        }
+        case "azuread:index/servicePrincipal:ServicePrincipal": {
+            const objectId = guid("object");
+            return { id: `/servicePrincipals/${objectId}`, state: { objectId } };
+        }
+        case "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential": {
+            const credentialId = guid("credential");
+            return {
+                id: `${str(inputs.applicationId, "/applications/app")}/federatedIdentityCredential/${credentialId}`,
+                state: { credentialId },
+            };
+        }
+        case "azuread:index/appRoleAssignment:AppRoleAssignment": {
+            const assignment = guid("assignment");
+            return {
+                id: `/servicePrincipals/${str(inputs.resourceObjectId, "resource")}/appRoleAssignedTo/${assignment}`,
+                state: { principalType: "ServicePrincipal" },
+            };
+        }
         default:
             if (type.startsWith("pulumi:providers:")) return { id: guid("provider") };
             // Programs given with --program may use any type: a stable, clearly synthetic id.
@@ -280,6 +302,16 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
             };
         case "azuread:index/getClientConfig:getClientConfig":
             return { clientId: env.clientId, objectId: env.clientObjectId, tenantId: env.tenantId };
+        case "azuread:index/getServicePrincipal:getServicePrincipal": {
+            // A first-party service principal of the tenant (e.g. Microsoft Graph), found by its client id.
+            const clientId = str(args.clientId, "");
+            if (!clientId) {
+                const message = "offline plan: the getServicePrincipal mock answers lookups by clientId only";
+                throw Object.assign(new Error(message), { details: message });
+            }
+            const objectId = stableGuid("azuread:index/getServicePrincipal", env.tenantId, clientId);
+            return { id: `/servicePrincipals/${objectId}`, objectId, clientId, appRoleIds: {} };
+        }
         default: {
             // Pulumi rebuilds invoke errors from the gRPC `details` field.
             const message = `offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`;

@@ -2,8 +2,10 @@
  * The offline plan: a stack's program (or any Pulumi TypeScript program) run in-process under
  * Pulumi's mocks with `Pulumi.<stack>.yaml`, giving the resource graph with fully resolved inputs.
  */
+import { existsSync, readFileSync } from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
+import { parse } from "yaml";
 import { BUILTIN_ROLES, roleGuidOf } from "../core/roles";
 import { resolveOutputs, runUnderMocks, type PlannedResource } from "./mocks";
 import { loadStackFile, mockEnvironment, type StackFile } from "./stack-file";
@@ -75,10 +77,19 @@ async function runProgramFile(file: string): Promise<Record<string, unknown>> {
     return Object.keys(named).length > 0 ? named : ((def as Record<string, unknown>) ?? {});
 }
 
+/** The project name in `dir/Pulumi.yaml` (URNs carry it), or `fallback` when there is none. */
+export function projectName(dir: string, fallback = "fleet-gates"): string {
+    const file = path.join(dir, "Pulumi.yaml");
+    if (!existsSync(file)) return fallback;
+    const doc = parse(readFileSync(file, "utf8")) as { name?: unknown } | null;
+    return typeof doc?.name === "string" && doc.name.length > 0 ? doc.name : fallback;
+}
+
 /** Runs the stack's program under mocks. Throws `ConfigError`/`StackFileError` with the reason. */
 export async function planStack(stack: string, opts: PlanOptions = {}): Promise<Plan> {
-    const stackFile = loadStackFile(stack, opts.dir ?? PROJECT_ROOT);
-    const env = { ...mockEnvironment(stackFile), preview: opts.preview ?? false };
+    const dir = opts.dir ?? PROJECT_ROOT;
+    const stackFile = loadStackFile(stack, dir);
+    const env = { ...mockEnvironment(stackFile, projectName(dir)), preview: opts.preview ?? false };
     const run = await runUnderMocks(() => (opts.program ? runProgramFile(opts.program) : runProjectProgram()), env);
     const outputs = (await resolveOutputs(run.result)) as Record<string, unknown>;
     return { stack, stackFile, resources: run.resources, outputs };

@@ -10,8 +10,11 @@ import { requireFleetScopedGateSubscriptions } from "./src/gate-subscriptions-sc
 import { requireRoutedGates } from "./src/gates-routed";
 import { requireLeastPrivilegeGateApproval } from "./src/handler-role-least-privilege";
 import { requireEntraRbacClusters } from "./src/member-clusters-entra-rbac";
+import { requirePinnedGithubCredentials } from "./src/github-oidc-credentials-pinned";
 import { requireGatedProductionStages } from "./src/production-stages-gated";
+import { requireReadOnlyPullRequestIdentity } from "./src/pull-request-identity-read-only";
 import { requireRbacWithinStackSubscription } from "./src/rbac-within-stack-subscription";
+import { requireConstrainedRoleAssignmentRights } from "./src/role-assignment-rights-constrained";
 import { requireSingleAksTopic } from "./src/topic-singleton";
 import { requireTopicSubscriptionScope } from "./src/topic-subscription-scope";
 import { requireSubscriberSubscriptionRead } from "./src/topic-subscribers-read-subscription";
@@ -38,4 +41,7 @@ export const policies: Policies = [
     requireGatedProductionStages,
     requireHardenedFunctionApp,
     requireEntraRbacClusters,
+    requireConstrainedRoleAssignmentRights,
+    requirePinnedGithubCredentials,
+    requireReadOnlyPullRequestIdentity,
 ];

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { Access, AccessArgs, accessGroupNames, approverRoleGuid } from "../components/access";
+import { Access, AccessArgs, accessGroupNames } from "../components/access";
 import {
     APPROVER_ROLE_ACTIONS,
+    approverRoleGuid,
     BUILTIN_ROLES,
     PRIVILEGED_ROLES,
     roleAssignmentGuid,

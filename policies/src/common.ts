@@ -29,6 +29,13 @@ export const TYPES = {
     webAppSettings: "azure-native:web:WebAppApplicationSettings",
     scmAllowed: "azure-native:web:WebAppScmAllowed",
     ftpAllowed: "azure-native:web:WebAppFtpAllowed",
+    application: "azuread:index/application:Application",
+    servicePrincipal: "azuread:index/servicePrincipal:ServicePrincipal",
+    appRoleAssignment: "azuread:index/appRoleAssignment:AppRoleAssignment",
+    federatedCredential: "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential",
+    flexibleFederatedCredential:
+        "azuread:index/applicationFlexibleFederatedIdentityCredential:ApplicationFlexibleFederatedIdentityCredential",
+    identityFederatedCredential: "azure-native:managedidentity:FederatedIdentityCredential",
 } as const;
 
 export const AKS_RESOURCES_TOPIC_TYPE = "Microsoft.ResourceNotifications.AKSResources";

@@ -3,7 +3,9 @@
  * mutate one field and evaluate the pack through the offline harness. Inputs double as outputs, as
  * under the mocks.
  */
+import { CONDITION_VERSION, constrainRolesCondition } from "../../core/abac";
 import { compileLifecycleFilter, compileRuleFilter } from "../../core/event-filter";
+import { AZURE_TOKEN_EXCHANGE_AUDIENCE, GITHUB_OIDC_ISSUER } from "../../core/github-oidc";
 import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";
 import type { ApprovalRule } from "../../core/rules";
 import type { PlannedResource } from "../../local/mocks";
@@ -208,6 +210,98 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
             name: "handler-ftp-basic-auth",
             inputs: { resourceGroupName: RG, name: "func-gates", allow: false },
             propertyDependencies: { name: ["handler-app"] },
+        },
+    ];
+}
+
+export const TB = {
+    app: "azuread:index/application:Application",
+    sp: "azuread:index/servicePrincipal:ServicePrincipal",
+    credential: "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential",
+    flexible:
+        "azuread:index/applicationFlexibleFederatedIdentityCredential:ApplicationFlexibleFederatedIdentityCredential",
+    appRole: "azuread:index/appRoleAssignment:AppRoleAssignment",
+} as const;
+
+export const PREVIEW_APP = "55555555-5555-4555-8555-555555555501";
+export const PREVIEW_CLIENT = "55555555-5555-4555-8555-555555555502";
+export const PREVIEW_SP = "55555555-5555-4555-8555-555555555503";
+export const DEPLOY_APP = "66666666-6666-4666-8666-666666666601";
+export const DEPLOY_CLIENT = "66666666-6666-4666-8666-666666666602";
+export const DEPLOY_SP = "66666666-6666-4666-8666-666666666603";
+export const GRAPH_SP = "77777777-7777-4777-8777-777777777701";
+/** What the deploy identity of the fixture may assign: Reader and the approvers' custom role. */
+export const DEPLOY_ASSIGNABLE = [BUILTIN_ROLES.reader, APPROVER_ROLE_GUID];
+
+function github(app: string, name: string, subject: string): FixtureResource {
+    return {
+        type: TB.credential,
+        name: `${app}-${name}`,
+        inputs: {
+            applicationId: `/applications/${app === "preview" ? PREVIEW_APP : DEPLOY_APP}`,
+            displayName: name,
+            issuer: GITHUB_OIDC_ISSUER,
+            audiences: [AZURE_TOKEN_EXCHANGE_AUDIENCE],
+            subject,
+        },
+        propertyDependencies: { applicationId: [`${app}-app`] },
+    };
+}
+
+/**
+ * A compliant bootstrap (the shapes `bootstrap/` registers): a preview application trusted by pull
+ * requests with Reader, and a deploy application trusted by two environments with Contributor and
+ * Role Based Access Control Administrator under a constrain-roles condition, plus a Graph permission.
+ */
+export function compliantBootstrap(): FixtureResource[] {
+    const sub = `/subscriptions/${SUB}`;
+    const identity = (app: string, objectId: string, clientId: string, spId: string): FixtureResource[] => [
+        { type: TB.app, name: `${app}-app`, inputs: { displayName: `fleet-gates-${app}`, objectId, clientId } },
+        {
+            type: TB.sp,
+            name: `${app}-sp`,
+            inputs: { clientId, objectId: spId },
+            propertyDependencies: { clientId: [`${app}-app`] },
+        },
+    ];
+    const grant = (
+        name: string,
+        guid: string,
+        principal: string,
+        extra: Record<string, unknown> = {},
+    ): FixtureResource => ({
+        type: T.assignment,
+        name,
+        inputs: {
+            scope: sub,
+            roleDefinitionId: role(guid),
+            principalId: principal,
+            principalType: "ServicePrincipal",
+            ...extra,
+        },
+        propertyDependencies: { principalId: [principal === PREVIEW_SP ? "preview-sp" : "deploy-sp"] },
+    });
+    return [
+        ...identity("preview", PREVIEW_APP, PREVIEW_CLIENT, PREVIEW_SP),
+        github("preview", "github-pull-request", "repo:contoso/fleet-gates:pull_request"),
+        ...identity("deploy", DEPLOY_APP, DEPLOY_CLIENT, DEPLOY_SP),
+        github("deploy", "github-environment-dev", "repo:contoso/fleet-gates:environment:dev"),
+        github("deploy", "github-environment-prod", "repo:contoso/fleet-gates:environment:prod"),
+        grant("preview-reader", BUILTIN_ROLES.reader, PREVIEW_SP),
+        grant("deploy-contributor", BUILTIN_ROLES.contributor, DEPLOY_SP),
+        grant("deploy-rbac-administrator", BUILTIN_ROLES.roleBasedAccessControlAdministrator, DEPLOY_SP, {
+            condition: constrainRolesCondition(DEPLOY_ASSIGNABLE),
+            conditionVersion: CONDITION_VERSION,
+        }),
+        {
+            type: TB.appRole,
+            name: "deploy-graph-group-create",
+            inputs: {
+                appRoleId: "bf7b1a76-6e77-406b-b258-bf5c7720e98f",
+                principalObjectId: DEPLOY_SP,
+                resourceObjectId: GRAPH_SP,
+            },
+            propertyDependencies: { principalObjectId: ["deploy-sp"] },
         },
     ];
 }

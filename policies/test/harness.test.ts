@@ -18,7 +18,7 @@ const insecureCluster = () =>
 const LOCAL_ACCOUNTS = 'managed cluster "aks-blue" keeps local accounts; set disableLocalAccounts: true';
 
 describe("policy harness", () => {
-    it("lists the twelve policies by their names", () => {
+    it("lists the fifteen policies by their names", () => {
         expect(policies.map((p) => p.name)).toEqual([
             "aks-resources-topic-subscription-scope",
             "aks-resources-topic-singleton",
@@ -32,6 +32,9 @@ describe("policy harness", () => {
             "production-stages-gated",
             "function-app-hardened",
             "member-clusters-entra-rbac",
+            "role-assignment-rights-constrained",
+            "github-oidc-credentials-pinned",
+            "pull-request-identity-read-only",
         ]);
         for (const p of policies) expect(p.description).toMatch(/^[A-Z].*\.$/);
     });

@@ -131,6 +131,42 @@ const CASES: [string, ReturnType<typeof violation>][] = [
             'managed cluster "aks-dev-blue-1" keeps local accounts; set disableLocalAccounts: true',
         ),
     ],
+    [
+        "insecure-unconstrained-rbac-admin",
+        violation(
+            "role-assignment-rights-constrained",
+            urn("azure-native:authorization:RoleAssignment", "deploy-rbac-administrator"),
+            'role assignment "deploy-rbac-administrator" grants Role Based Access Control Administrator, which can create and ' +
+                'delete role assignments, without an ABAC condition; add a condition in Azure\'s "Constrain roles" form: ' +
+                "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR " +
+                "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {...})) AND " +
+                "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR " +
+                "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {...})) " +
+                'listing only the roles it must assign, with conditionVersion "2.0"',
+        ),
+    ],
+    [
+        "insecure-github-wildcard-subject",
+        violation(
+            "github-oidc-credentials-pinned",
+            urn(
+                "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential",
+                "deploy-any-job",
+            ),
+            'federated credential "github-any-job" has subject "repo:contoso/fleet-gates:*", which contains a wildcard; trust ' +
+                'exactly "repo:OWNER/REPO:pull_request", "repo:OWNER/REPO:ref:refs/heads/BRANCH" or "repo:OWNER/REPO:environment:NAME"',
+        ),
+    ],
+    [
+        "insecure-pr-identity-contributor",
+        violation(
+            "pull-request-identity-read-only",
+            urn("azure-native:authorization:RoleAssignment", "preview-contributor"),
+            'service principal "preview-sp" signs in from pull requests (federated credential "github-pull-request", subject ' +
+                `"repo:contoso/fleet-gates:pull_request") and holds Contributor at "/subscriptions/${SUB}" (role assignment ` +
+                '"preview-contributor"); pull-request code is unreviewed: give this identity Reader only and deploy with another identity',
+        ),
+    ],
 ];
 
 describe("deliberately insecure programs (plan --program)", () => {

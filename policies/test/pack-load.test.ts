@@ -197,7 +197,7 @@ describe("the policy pack loaded as the Pulumi CLI loads it", () => {
         expect(pkg.main).toBe("index.ts");
     });
 
-    it("reports its name, version and the twelve policies with their levels", async () => {
+    it("reports its name, version and the fifteen policies with their levels", async () => {
         const info = await rpc.info();
         expect(info.getName()).toBe(POLICY_PACK_NAME);
         expect(info.getVersion()).toBe(pkg.version);
@@ -225,7 +225,7 @@ describe("the policy pack loaded as the Pulumi CLI loads it", () => {
         expect(plugin.getVersion()).toBe("1.21.0");
     });
 
-    it("reports the same violations as the offline harness, for the compliant fixture and every insecure program", async () => {
+    it("reports the same violations as the offline harness, for the compliant fixture, every insecure program and the bootstrap", async () => {
         const plans: Plan[] = [
             planOf(compliantStack()),
             planOf(mutate(compliantStack(), "aks-blue", (i) => void (i.disableLocalAccounts = false))),
@@ -243,16 +243,21 @@ describe("the policy pack loaded as the Pulumi CLI loads it", () => {
             "insecure-prod-ungated",
             "insecure-function-app",
             "insecure-cluster-local-accounts",
+            "insecure-unconstrained-rbac-admin",
+            "insecure-github-wildcard-subject",
+            "insecure-pr-identity-contributor",
         ];
         for (const p of programs)
             plans.push(await planStack("dev", { program: path.join(PROJECT_ROOT, "test", "programs", `${p}.ts`) }));
+        const bootstrapDir = path.join(PROJECT_ROOT, "bootstrap");
+        plans.push(await planStack("example", { dir: bootstrapDir, program: path.join(bootstrapDir, "index.ts") }));
         let total = 0;
         for (const plan of plans) {
             const offline = await evaluatePolicies(plan);
             expect(await analyzeOverGrpc(plan)).toEqual(offline);
             total += offline.length;
         }
-        expect(total).toBe(13);
+        expect(total).toBe(16);
     });
 
     it("applies pack config sent with Configure as the harness applies it", async () => {
