@@ -173,7 +173,9 @@ export function createTransport(options: PipelineOptions = {}): HttpTransport {
         }),
         { phase: "Retry" },
     );
-    pipeline.addPolicy(redirectPolicy({ maxRetries: options.followRedirects ? 5 : 0 }), { afterPhase: "Retry" });
+    // Without redirects (Azure APIs never redirect; a redirect must not carry a token) the policy
+    // would only pass 3xx answers through, which is what its absence does.
+    if (options.followRedirects) pipeline.addPolicy(redirectPolicy({ maxRetries: 5 }), { afterPhase: "Retry" });
     pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
     if (options.allowedOrigins) pipeline.addPolicy(sameOriginPolicy(options.allowedOrigins), { afterPhase: "Retry" });
     if (options.auth)
