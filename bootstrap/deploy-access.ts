@@ -21,7 +21,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
 import { CONDITION_VERSION, constrainRolesCondition } from "../core/abac";
-import { BUILTIN_ROLES, deterministicGuid, roleAssignmentGuid, roleDefinitionId } from "../core/roles";
+import { BUILTIN_ROLES, deterministicGuid, roleDefinitionId } from "../core/roles";
+import { servicePrincipalAssignment } from "./role-assignment";
 
 /** Microsoft Graph's application (client) id, the same in every tenant. */
 export const MICROSOFT_GRAPH_CLIENT_ID = "00000003-0000-0000-c000-000000000000";
@@ -76,20 +77,19 @@ export class DeployAccess extends pulumi.ComponentResource {
             extra: Partial<authorization.RoleAssignmentArgs> = {},
             deps: pulumi.Resource[] = [],
         ) =>
-            new authorization.RoleAssignment(
-                `${name}-${key}`,
+            servicePrincipalAssignment(
+                this,
+                name,
                 {
+                    key,
                     scope,
-                    principalId: args.principalId,
-                    principalType: "ServicePrincipal",
                     roleDefinitionId: role,
-                    roleAssignmentName: pulumi
-                        .all([scope, role, args.principalKey])
-                        .apply(([s, r, k]) => roleAssignmentGuid(s, r, k, key)),
+                    principalId: args.principalId,
+                    principalKey: args.principalKey,
                     description,
-                    ...extra,
+                    extra,
                 },
-                { parent: this, dependsOn: deps, deleteBeforeReplace: true },
+                deps,
             );
 
         assign(

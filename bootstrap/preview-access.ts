@@ -5,8 +5,8 @@
  * reviewed yet when it runs, so this identity must never write.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as authorization from "@pulumi/azure-native/authorization";
-import { BUILTIN_ROLES, roleAssignmentGuid, roleDefinitionId } from "../core/roles";
+import { BUILTIN_ROLES, roleDefinitionId } from "../core/roles";
+import { servicePrincipalAssignment } from "./role-assignment";
 
 export interface PreviewAccessArgs {
     /** The subscription to read. */
@@ -25,20 +25,14 @@ export class PreviewAccess extends pulumi.ComponentResource {
         super("fleet-gates:bootstrap:PreviewAccess", name, {}, opts);
         const scope = pulumi.interpolate`/subscriptions/${args.subscriptionId}`;
         const role = pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, BUILTIN_ROLES.reader));
-        const reader = new authorization.RoleAssignment(
-            `${name}-reader`,
-            {
-                scope,
-                principalId: args.principalId,
-                principalType: "ServicePrincipal",
-                roleDefinitionId: role,
-                roleAssignmentName: pulumi
-                    .all([scope, role, args.principalKey])
-                    .apply(([s, r, key]) => roleAssignmentGuid(s, r, key, "reader")),
-                description: "fleet-gates pull-request previews: read the subscription.",
-            },
-            { parent: this, deleteBeforeReplace: true },
-        );
+        const reader = servicePrincipalAssignment(this, name, {
+            key: "reader",
+            scope,
+            roleDefinitionId: role,
+            principalId: args.principalId,
+            principalKey: args.principalKey,
+            description: "fleet-gates pull-request previews: read the subscription.",
+        });
         this.readerAssignmentId = reader.id;
         this.registerOutputs({ readerAssignmentId: this.readerAssignmentId });
     }
