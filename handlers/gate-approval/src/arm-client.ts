@@ -169,6 +169,15 @@ function retryAfterMs(r: SendResult): number | undefined {
     return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
+/** The response body as JSON; a body that is not JSON (a cut-off answer, a proxy's page) is transient. */
+function jsonBody(what: string, r: SendResult): unknown {
+    try {
+        return JSON.parse(r.bodyText) as unknown;
+    } catch {
+        throw new ArmError(`${what}: response is not JSON`, true, r.status);
+    }
+}
+
 function armErrorFrom(what: string, r: SendResult): ArmError {
     let code: string | undefined;
     let message = "";
@@ -234,13 +243,7 @@ export class ArmClient implements FleetApi {
     }
 
     private gateFrom(what: string, r: SendResult): GateSnapshot {
-        let body: unknown;
-        try {
-            body = JSON.parse(r.bodyText);
-        } catch {
-            throw new ArmError(`${what}: response is not JSON`, true, r.status);
-        }
-        const p = parseGateResource(body);
+        const p = parseGateResource(jsonBody(what, r));
         if (!p.ok) throw new ArmError(`${what}: unexpected gate resource: ${p.reason}`, false, r.status);
         const header = r.headers.get("etag");
         const eTag = p.eTag ?? header;
@@ -268,12 +271,7 @@ export class ArmClient implements FleetApi {
             const what = `LIST gates (page ${page + 1})`;
             const r = await this.call(what, url, o);
             if (r.status !== 200) throw armErrorFrom(what, r);
-            let body: Record<string, unknown>;
-            try {
-                body = obj(JSON.parse(r.bodyText));
-            } catch {
-                throw new ArmError(`${what}: response is not JSON`, true, r.status);
-            }
+            const body = obj(jsonBody(what, r));
             for (const item of arr(body.value)) {
                 const p = parseGateResource(item);
                 if (p.ok)
@@ -353,11 +351,7 @@ export class ArmClient implements FleetApi {
         const r = await this.call(what, this.url(updateRunId, this.fleetApiVersion), o);
         if (r.status === 404) return undefined;
         if (r.status !== 200) throw armErrorFrom(what, r);
-        try {
-            return parseUpdateRunStatus(updateRunId, JSON.parse(r.bodyText));
-        } catch {
-            throw new ArmError(`${what}: response is not JSON`, true, r.status);
-        }
+        return parseUpdateRunStatus(updateRunId, jsonBody(what, r));
     }
 
     async getManagedCluster(clusterId: string, o?: CallOptions): Promise<ManagedClusterStatus | undefined> {
@@ -368,12 +362,7 @@ export class ArmClient implements FleetApi {
         const r = await this.call(what, this.url(clusterId, this.clusterApiVersion), o);
         if (r.status === 404) return undefined;
         if (r.status !== 200) throw armErrorFrom(what, r);
-        let body: Record<string, unknown>;
-        try {
-            body = obj(JSON.parse(r.bodyText));
-        } catch {
-            throw new ArmError(`${what}: response is not JSON`, true, r.status);
-        }
+        const body = obj(jsonBody(what, r));
         const props = obj(body.properties);
         const provisioningState = str(props.provisioningState);
         const powerState = str(obj(props.powerState).code);
