@@ -22,7 +22,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
 import { CONDITION_VERSION, constrainRolesCondition } from "../core/abac";
 import { BUILTIN_ROLES, deterministicGuid, roleDefinitionId } from "../core/roles";
-import { servicePrincipalAssignment } from "./role-assignment";
+import { stableRoleAssignment } from "../components/role-assignment";
 
 /** Microsoft Graph's application (client) id, the same in every tenant. */
 export const MICROSOFT_GRAPH_CLIENT_ID = "00000003-0000-0000-c000-000000000000";
@@ -77,7 +77,7 @@ export class DeployAccess extends pulumi.ComponentResource {
             extra: Partial<authorization.RoleAssignmentArgs> = {},
             deps: pulumi.Resource[] = [],
         ) =>
-            servicePrincipalAssignment(
+            stableRoleAssignment(
                 this,
                 name,
                 {
@@ -85,6 +85,7 @@ export class DeployAccess extends pulumi.ComponentResource {
                     scope,
                     roleDefinitionId: role,
                     principalId: args.principalId,
+                    principalType: "ServicePrincipal",
                     principalKey: args.principalKey,
                     description,
                     extra,

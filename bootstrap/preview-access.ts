@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { BUILTIN_ROLES, roleDefinitionId } from "../core/roles";
-import { servicePrincipalAssignment } from "./role-assignment";
+import { stableRoleAssignment } from "../components/role-assignment";
 
 export interface PreviewAccessArgs {
     /** The subscription to read. */
@@ -25,11 +25,12 @@ export class PreviewAccess extends pulumi.ComponentResource {
         super("fleet-gates:bootstrap:PreviewAccess", name, {}, opts);
         const scope = pulumi.interpolate`/subscriptions/${args.subscriptionId}`;
         const role = pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, BUILTIN_ROLES.reader));
-        const reader = servicePrincipalAssignment(this, name, {
+        const reader = stableRoleAssignment(this, name, {
             key: "reader",
             scope,
             roleDefinitionId: role,
             principalId: args.principalId,
+            principalType: "ServicePrincipal",
             principalKey: args.principalKey,
             description: "fleet-gates pull-request previews: read the subscription.",
         });

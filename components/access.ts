@@ -7,13 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
-import {
-    APPROVER_ROLE_ACTIONS,
-    BUILTIN_ROLES,
-    approverRoleGuid,
-    roleAssignmentGuid,
-    roleDefinitionId,
-} from "../core/roles";
+import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, approverRoleGuid, roleDefinitionId } from "../core/roles";
+import { stableRoleAssignment } from "./role-assignment";
 
 export interface AccessArgs {
     /** Environment name, used in group and role names: letters, digits and `-`. */
@@ -140,18 +135,18 @@ export class Access extends pulumi.ComponentResource {
             displayName: string,
             deps: pulumi.Resource[] = [],
         ) =>
-            new authorization.RoleAssignment(
-                `${name}-${key}`,
+            stableRoleAssignment(
+                this,
+                name,
                 {
+                    key,
                     scope,
+                    roleDefinitionId: role,
                     principalId: principal.objectId,
                     principalType: "Group",
-                    roleDefinitionId: role,
-                    roleAssignmentName: pulumi
-                        .all([scope, role])
-                        .apply(([s, r]) => roleAssignmentGuid(s, r, groupPrincipalKey(displayName), key)),
+                    principalKey: groupPrincipalKey(displayName),
                 },
-                { parent: this, dependsOn: deps, deleteBeforeReplace: true },
+                deps,
             );
         const builtin = (guid: string) =>
             pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));

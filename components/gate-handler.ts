@@ -12,13 +12,8 @@ import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
 import { formatArmId } from "../core/arm-id";
-import {
-    BUILTIN_ROLES,
-    HANDLER_CUSTOM_ROLE_ACTIONS,
-    handlerRoleGuid,
-    roleAssignmentGuid,
-    roleDefinitionId,
-} from "../core/roles";
+import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, handlerRoleGuid, roleDefinitionId } from "../core/roles";
+import { stableRoleAssignment } from "./role-assignment";
 import {
     buildHandlerPackage,
     GATE_EVENT_FUNCTION,
@@ -453,18 +448,18 @@ export class GateHandler extends pulumi.ComponentResource {
             scope: pulumi.Input<string>,
             deps: pulumi.Resource[] = [],
         ) =>
-            new authorization.RoleAssignment(
-                `${name}-${key}`,
+            stableRoleAssignment(
+                this,
+                name,
                 {
+                    key,
                     scope,
+                    roleDefinitionId: role,
                     principalId: identity.principalId,
                     principalType: "ServicePrincipal",
-                    roleDefinitionId: role,
-                    roleAssignmentName: pulumi
-                        .all([scope, role, identityId])
-                        .apply(([s, r, principalKey]) => roleAssignmentGuid(s, r, principalKey, key)),
+                    principalKey: identityId,
                 },
-                { parent: this, dependsOn: deps, deleteBeforeReplace: true },
+                deps,
             );
         const builtin = (guid: string) =>
             pulumi.output(args.subscriptionId).apply((sub) => roleDefinitionId(sub, guid));
