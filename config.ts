@@ -453,9 +453,20 @@ function isConfigSecret(fullKey: string): boolean {
     return runtimeConfig.isConfigSecret(fullKey);
 }
 
-/** Edit distance up to which an unknown key is taken for a typo of a setting. */
-function typoDistance(key: string): number {
-    return Math.max(2, Math.ceil(key.length / 3));
+/**
+ * The setting an unknown key most likely meant: the closest by edit distance when that is a typo's
+ * distance, else the one setting it abbreviates or extends (`repo` → `repository`).
+ */
+function meantSetting(key: string, settings: readonly string[]): string | undefined {
+    const lower = key.toLowerCase();
+    const [near] = closest(key, settings, 1);
+    if (near !== undefined && distance(lower, near.toLowerCase()) <= Math.max(2, Math.ceil(key.length / 3)))
+        return near;
+    const affixed = settings.filter((s) => {
+        const l = s.toLowerCase();
+        return lower.length >= 3 && (l.startsWith(lower) || lower.startsWith(l));
+    });
+    return affixed.length === 1 ? affixed[0] : undefined;
 }
 
 /**
@@ -483,11 +494,9 @@ export function configKeyProblems(
         if (!key.startsWith(prefix)) continue;
         const name = key.slice(prefix.length);
         if (settings.includes(name)) continue;
-        const [best] = closest(name, settings, 1);
+        const meant = meantSetting(name, settings);
         const hint =
-            best !== undefined && distance(name.toLowerCase(), best.toLowerCase()) <= typoDistance(name)
-                ? `did you mean ${prefix}${best}?`
-                : `settings: ${[...settings].sort().join(", ")}`;
+            meant !== undefined ? `did you mean ${prefix}${meant}?` : `settings: ${[...settings].sort().join(", ")}`;
         problems.push(`${key} is not a setting of ${namespace} (${hint})`);
     }
     for (const key of AZURE_IDENTITY_KEYS) {
