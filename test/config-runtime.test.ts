@@ -1,14 +1,17 @@
 /**
  * The `pulumi preview`/`up` path: the entry points validate every key of the config the runtime
- * holds before they create anything. Once in-process under Pulumi's mocks, and once in a fresh
- * process given its config the way the CLI's language host passes it (`PULUMI_CONFIG`,
- * `PULUMI_CONFIG_SECRET_KEYS`).
+ * holds before they create anything. Once in-process under Pulumi's mocks, once in a fresh process
+ * given its config the way the CLI's language host passes it (`PULUMI_CONFIG`,
+ * `PULUMI_CONFIG_SECRET_KEYS`), and through `npm run plan` on a stack file.
  */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../config";
+import { main } from "../local/cli";
 import { loadStackFile } from "../local/stack-file";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -98,5 +101,29 @@ describe("entry points given config as the Pulumi CLI passes it", () => {
             "invalid bootstrap config:\n  - fleet-gates-bootstrap:ownerz is not a setting of fleet-gates-bootstrap (did you mean fleet-gates-bootstrap:owners?)\n",
         );
         expect(r.stderr + r.stdout).not.toContain("plaintext-owner-secret");
+    });
+});
+
+describe("npm run plan", () => {
+    it("exits 1 listing the mistyped key with every other problem", async () => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-keys-"));
+        const text = readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")
+            .replace("fleet-gates:handler:", "fleet-gates:handlr:")
+            .replace("group: green", "group: gren");
+        writeFileSync(path.join(dir, "Pulumi.typo.yaml"), text);
+        const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+        try {
+            expect(await main(["plan", "--stack", "typo", "--dir", dir])).toBe(1);
+            expect(stderr.mock.calls.map((c) => String(c[0])).join("")).toContain(
+                [
+                    "invalid stack config (3 problems):",
+                    `  - ${HANDLR}`,
+                    '  - fleet-gates:members[2].group "gren" is not a group of any stage (groups: blue, green)',
+                    '  - fleet-gates:updateStrategy.stages[0].groups[1].name "green" has no members (set members[].group to it)',
+                ].join("\n"),
+            );
+        } finally {
+            stderr.mockRestore();
+        }
     });
 });
