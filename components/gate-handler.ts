@@ -79,7 +79,7 @@ export interface GateHandlerArgs {
     readonly rulesJson: pulumi.Input<string>;
     /** `fleet`: Fleet Manager Contributor; `custom-role`: a role with only HANDLER_CUSTOM_ROLE_ACTIONS. */
     readonly roleScope: "fleet" | "custom-role";
-    /** Reconcile sweep period in minutes (1–59): the timer schedule `0 *\/N * * * *`. */
+    /** Reconcile sweep period in minutes (1–60): the timer schedule `0 *\/N * * * *`, hourly for 60. */
     readonly sweepMinutes: number;
     /** Escalate a held gate after this many minutes; at least one sweep period. */
     readonly escalateAfterMinutes: number;
@@ -113,8 +113,8 @@ export function validateGateHandlerArgs(
     if (args.roleScope !== "fleet" && args.roleScope !== "custom-role") {
         throw new Error(`roleScope "${String(args.roleScope)}" must be "fleet" or "custom-role"`);
     }
-    if (!Number.isInteger(args.sweepMinutes) || args.sweepMinutes < 1 || args.sweepMinutes > 59) {
-        throw new Error(`sweepMinutes ${args.sweepMinutes} must be a whole number of minutes from 1 to 59`);
+    if (!Number.isInteger(args.sweepMinutes) || args.sweepMinutes < 1 || args.sweepMinutes > 60) {
+        throw new Error(`sweepMinutes ${args.sweepMinutes} must be a whole number of minutes from 1 to 60`);
     }
     if (!Number.isInteger(args.escalateAfterMinutes) || args.escalateAfterMinutes < 1) {
         throw new Error(`escalateAfterMinutes ${args.escalateAfterMinutes} must be a positive whole number`);
@@ -149,12 +149,16 @@ export function validateMemberClusterIds(
     if (extra.length > 0) throw new Error(`memberClusterIds has member(s) not in memberNames: ${extra.join(", ")}`);
 }
 
-/** NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes. */
+/**
+ * NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes: on the minutes of the hour
+ * that are multiples of `minutes`, so 60 is the top of every hour (`*\/60` is outside the minute
+ * field's 0-59 range, hence spelled `0`).
+ */
 export function sweepSchedule(minutes: number): string {
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 59) {
-        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 59`);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
+        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 60`);
     }
-    return `0 */${minutes} * * * *`;
+    return minutes === 60 ? "0 0 * * * *" : `0 */${minutes} * * * *`;
 }
 
 function hex(seed: string, length: number): string {

@@ -469,7 +469,7 @@ describe("GateHandler argument rules", () => {
     it.each([
         [{ escalateAfterMinutes: 4 }, /escalateAfterMinutes 4 is shorter than sweepMinutes 5/],
         [{ sweepMinutes: 0 }, /sweepMinutes 0 must be/],
-        [{ sweepMinutes: 60 }, /sweepMinutes 60 must be/],
+        [{ sweepMinutes: 61 }, /sweepMinutes 61 must be a whole number of minutes from 1 to 60/],
         [{ sweepMinutes: 2.5 }, /sweepMinutes 2.5 must be/],
         [{ escalateAfterMinutes: 0 }, /escalateAfterMinutes 0 must be/],
         [{ environment: "Dev Env" }, /environment "Dev Env"/],
@@ -499,6 +499,7 @@ describe("GateHandler argument rules", () => {
         [1, "0 */1 * * * *"],
         [5, "0 */5 * * * *"],
         [59, "0 */59 * * * *"],
+        [60, "0 0 * * * *"],
     ])("sweepSchedule(%i)", (m, want) => {
         expect(sweepSchedule(m)).toBe(want);
     });

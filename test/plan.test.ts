@@ -197,6 +197,15 @@ describe("plan failures and guarantees", () => {
         ]);
     });
 
+    it("plans an hourly sweep (handler.sweepMinutes 60, which config accepts) as the top of every hour", async () => {
+        const dir = tempStack("hourly", (c) => {
+            c["fleet-gates:handler"] = { ...(c["fleet-gates:handler"] ?? {}), sweepMinutes: 60 };
+        });
+        const p = await planStack("hourly", { dir });
+        const settings = named(p, "handler-app-settings").inputs.properties as Record<string, unknown>;
+        expect(settings.SWEEP_SCHEDULE).toBe("0 0 * * * *");
+    });
+
     it("keeps names and inputs stable when members are reordered", async () => {
         const dir = tempStack("reordered", (c) => c["fleet-gates:members"].reverse());
         const [a, b] = [await planStack("dev"), await planStack("reordered", { dir })];
