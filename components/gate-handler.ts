@@ -11,7 +11,7 @@ import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
-import { formatArmId } from "../core/arm-id";
+import { fleetResourceGroupId, formatArmId } from "../core/arm-id";
 import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, handlerRoleGuid, roleDefinitionId } from "../core/roles";
 import { stableRoleAssignment } from "./role-assignment";
 import {
@@ -489,7 +489,8 @@ export class GateHandler extends pulumi.ComponentResource {
                             notDataActions: [],
                         },
                     ],
-                    assignableScopes: [args.fleetId],
+                    // Assignable in the fleet's resource group (Azure refuses a resource here), assigned at the fleet.
+                    assignableScopes: [pulumi.output(args.fleetId).apply(fleetResourceGroupId)],
                 },
                 parent,
             );

@@ -3,6 +3,7 @@
  * pack; the offline harness (`local/policy-harness.ts`) evaluates the same list over mocked plans.
  */
 import type { EnforcementLevel, Policies } from "@pulumi/policy";
+import { requireAssignableCustomRoleScopes } from "./src/custom-role-scopes-assignable";
 import { disallowCustomRoleWildcards } from "./src/custom-roles-no-wildcards";
 import { requireHardenedFunctionApp } from "./src/function-app-hardened";
 import { recommendReliableGateSubscriptions } from "./src/gate-subscriptions-reliable";
@@ -37,6 +38,7 @@ export const policies: Policies = [
     requireSubscriberSubscriptionRead,
     requireRbacWithinStackSubscription,
     disallowCustomRoleWildcards,
+    requireAssignableCustomRoleScopes,
     requireRoutedGates,
     requireGatedProductionStages,
     requireHardenedFunctionApp,

@@ -15,6 +15,7 @@ import {
     validateMemberClusterIds,
 } from "../components/gate-handler";
 import { buildHandlerPackage, HandlerPackage } from "../components/handler-package";
+import { fleetResourceGroupId } from "../core/arm-id";
 import {
     BUILTIN_ROLES,
     deterministicGuid,
@@ -295,13 +296,13 @@ describe("GateHandler under mocks", () => {
 });
 
 describe("GateHandler variants", () => {
-    it("custom-role: a role definition with exactly the handler actions, assignable at and assigned at the fleet only", async () => {
+    it("custom-role: a role definition with exactly the handler actions, assignable in the fleet's resource group, assigned at the fleet only", async () => {
         const rs = await plan(baseArgs({ roleScope: "custom-role" }));
         const definition = one(rs, "azure-native:authorization:RoleDefinition");
         expect(definition.inputs).toMatchObject({
             scope: `/subscriptions/${SUB}`,
             roleType: "CustomRole",
-            assignableScopes: [FLEET_ID],
+            assignableScopes: [fleetResourceGroupId(FLEET_ID)],
             permissions: [
                 { actions: [...HANDLER_CUSTOM_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
             ],

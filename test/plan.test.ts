@@ -168,7 +168,10 @@ describe("plan of the prod stack", () => {
             (d.inputs.permissions as any)[0].actions.includes("Microsoft.ContainerService/fleets/read"),
         )!;
         expect((handlerRole.inputs.permissions as any)[0].actions).toEqual([...HANDLER_CUSTOM_ROLE_ACTIONS]);
-        expect(handlerRole.inputs.assignableScopes).toEqual([prod.outputs.fleetId]);
+        // Assignable in the fleet's resource group (Azure refuses a resource there), assigned at the fleet.
+        expect(handlerRole.inputs.assignableScopes).toEqual([
+            String(prod.outputs.fleetId).replace(/\/providers\/Microsoft\.ContainerService\/fleets\/[^/]+$/, ""),
+        ]);
         const fleetScoped = ofType(prod, "azure-native:authorization:RoleAssignment").filter(
             (r) => r.inputs.scope === prod.outputs.fleetId && r.inputs.principalId === prod.outputs.handlerPrincipalId,
         );

@@ -166,7 +166,7 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
                 permissions: [
                     { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
                 ],
-                assignableScopes: [FLEET_ID],
+                assignableScopes: [`/subscriptions/${SUB}/resourceGroups/${RG}`],
             },
         },
         assignment("approvers-gates", APPROVER_ROLE_GUID, FLEET_ID, APPROVERS, ["approver-role"]),

@@ -97,6 +97,16 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         ),
     ],
     [
+        "insecure-role-resource-scope",
+        violation(
+            "custom-role-scopes-assignable",
+            urn("azure-native:authorization:RoleDefinition", "approver-role"),
+            `custom role "fleet-gates-gate-approver": assignableScopes[0] "/subscriptions/${SUB}/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/fleets/flt-dev" ` +
+                "is a resource; Azure accepts only management groups, subscriptions or resource groups there: list " +
+                `"/subscriptions/${SUB}/resourceGroups/rg-fleet" and assign the role at the resource`,
+        ),
+    ],
+    [
         "insecure-gate-typo",
         violation(
             "gates-routed",
