@@ -368,15 +368,10 @@ export class GateHandler extends pulumi.ComponentResource {
                 serverFarmId: plan.id,
                 httpsOnly: true,
                 identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
-                // No app settings here: azure-native folds `siteConfig` into one value, so a single secret
-                // setting would make the whole siteConfig (TLS, FTPS) secret in state and in plans. The
-                // settings live in their own resource below.
-                siteConfig: {
-                    minTlsVersion: "1.2",
-                    scmMinTlsVersion: "1.2",
-                    ftpsState: "Disabled",
-                    http20Enabled: true,
-                },
+                // No siteConfig at all: azure-native adds `netFrameworkVersion: "v4.6"` and `localMySqlEnabled`
+                // to any siteConfig it is given, and Flex Consumption answers 400 for `netFrameworkVersion` (and,
+                // in some regions, `ftpsState`). TLS 1.2 is the platform's default for new apps; FTP is off
+                // through the WebAppFtpAllowed policy below; app settings live in their own resource.
                 functionAppConfig: {
                     deployment: {
                         storage: {

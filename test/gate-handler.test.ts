@@ -210,7 +210,6 @@ describe("GateHandler under mocks", () => {
             serverFarmId: plan.id,
             httpsOnly: true,
             identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
-            siteConfig: { minTlsVersion: "1.2", scmMinTlsVersion: "1.2", ftpsState: "Disabled" },
             functionAppConfig: {
                 deployment: {
                     storage: {
@@ -223,9 +222,10 @@ describe("GateHandler under mocks", () => {
                 scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 },
             },
         });
-        expect(app.inputs.siteConfig).not.toHaveProperty("linuxFxVersion");
-        // Settings are owned by the WebAppApplicationSettings resource only, so siteConfig holds no secret.
-        expect(app.inputs.siteConfig).not.toHaveProperty("appSettings");
+        // No siteConfig: azure-native would add netFrameworkVersion "v4.6", which Flex Consumption refuses.
+        expect(app.inputs).not.toHaveProperty("siteConfig");
+        const ftp = one(rs, "azure-native:web:WebAppFtpAllowed");
+        expect(ftp.inputs).toMatchObject({ name: app.inputs.name, allow: false });
         expect(JSON.stringify(app.inputs)).not.toContain(SECRET_PLACEHOLDER);
         expect(app.inputs.name).toMatch(/^func-fleet-gates-dev-[0-9a-f]{6}$/);
     });

@@ -26,6 +26,7 @@ export const TYPES = {
     fleetUpdateStrategy: "azure-native:containerservice:FleetUpdateStrategy",
     managedCluster: "azure-native:containerservice:ManagedCluster",
     webApp: "azure-native:web:WebApp",
+    appServicePlan: "azure-native:web:AppServicePlan",
     webAppSettings: "azure-native:web:WebAppApplicationSettings",
     scmAllowed: "azure-native:web:WebAppScmAllowed",
     ftpAllowed: "azure-native:web:WebAppFtpAllowed",

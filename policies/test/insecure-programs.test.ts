@@ -97,6 +97,16 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         ),
     ],
     [
+        "insecure-flex-site-config",
+        violation(
+            "function-app-hardened",
+            urn("azure-native:web:WebApp", "handler-app"),
+            'function app "func-fleet-gates" runs on Flex Consumption, which rejects siteConfig.netFrameworkVersion "v4.6", ' +
+                'siteConfig.ftpsState "Disabled"; send no siteConfig (azure-native adds netFrameworkVersion to any siteConfig) ' +
+                "and keep FTP off with WebAppFtpAllowed allow: false",
+        ),
+    ],
+    [
         "insecure-role-resource-scope",
         violation(
             "custom-role-scopes-assignable",
