@@ -5,6 +5,7 @@
 import type { EnforcementLevel, Policies } from "@pulumi/policy";
 import { requireAssignableCustomRoleScopes } from "./src/custom-role-scopes-assignable";
 import { disallowCustomRoleWildcards } from "./src/custom-roles-no-wildcards";
+import { disallowGenericFleetChildren } from "./src/fleet-children-not-generic";
 import { requireHardenedFunctionApp } from "./src/function-app-hardened";
 import { recommendReliableGateSubscriptions } from "./src/gate-subscriptions-reliable";
 import { requireFleetScopedGateSubscriptions } from "./src/gate-subscriptions-scoped-to-fleet";
@@ -41,6 +42,7 @@ export const policies: Policies = [
     requireAssignableCustomRoleScopes,
     requireRoutedGates,
     requireGatedProductionStages,
+    disallowGenericFleetChildren,
     requireHardenedFunctionApp,
     requireEntraRbacClusters,
     requireConstrainedRoleAssignmentRights,

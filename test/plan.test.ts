@@ -28,7 +28,7 @@ const named = (p: Plan, name: string): PlannedResource => {
     return r;
 };
 const generic = (p: Plan, resourceType: string) =>
-    ofType(p, "azure-native:resources:Resource").filter((r) => r.inputs.resourceType === resourceType);
+    ofType(p, "pulumi-nodejs:dynamic/fleet-gates:ArmResource").filter((r) => r.inputs.resourceType === resourceType);
 
 describe("plan of the dev stack", () => {
     let dev: Plan;

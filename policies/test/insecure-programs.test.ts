@@ -97,6 +97,16 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         ),
     ],
     [
+        "insecure-generic-fleet-member",
+        violation(
+            "fleet-children-not-generic",
+            urn("azure-native:resources:Resource", "member"),
+            'generic resource "member" creates Microsoft.ContainerService/fleets/members "aks-dev-blue-1": azure-native checks ' +
+                "that it does not exist at its own api-version (2024-03-01), which the Fleet resource provider answers 400, and " +
+                "adds location to its body; create it with ArmResource (components/arm-resource.ts) at apiVersion 2026-06-01",
+        ),
+    ],
+    [
         "insecure-flex-site-config",
         violation(
             "function-app-hardened",
@@ -130,7 +140,7 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         "insecure-prod-ungated",
         violation(
             "production-stages-gated",
-            urn("azure-native:resources:Resource", "strategy"),
+            urn("pulumi-nodejs:dynamic/fleet-gates:ArmResource", "strategy"),
             'stage "prod-eu" of update strategy "gated-rollout" matches the production pattern /prod/i but has no Before approval ' +
                 'gate; add beforeGates: [{ displayName: "...", type: "Approval" }] to the stage',
         ),
