@@ -20,7 +20,6 @@ import {
     HANDLER_FUNCTIONS,
     HandlerPackage,
     HandlerPublish,
-    NO_TOKEN_PREFIX,
     scmBaseUrlFor,
 } from "./handler-package";
 
@@ -91,8 +90,9 @@ export interface GateHandlerArgs {
     /** A package built already (default: `buildHandlerPackage()` now, once per process). */
     readonly handlerPackage?: HandlerPackage;
     /**
-     * ARM-audience bearer token for the OneDeploy publish (default: the azure-native provider's
-     * own token, `authorization.getClientToken`, i.e. whoever runs `pulumi up`).
+     * ARM-audience bearer token for the OneDeploy publish, used as given. Default: none here; the
+     * publish takes one from `DefaultAzureCredential` when it runs (a token taken at program start
+     * would be minutes old by then, and may expire during a long first deployment).
      */
     readonly publishToken?: pulumi.Input<string>;
 }
@@ -514,16 +514,6 @@ export class GateHandler extends pulumi.ComponentResource {
         // Code: built now from the working tree, published with OneDeploy once the app identity can
         // write its deployment container and basic publishing is off.
         const pkg = args.handlerPackage ?? defaultHandlerPackage();
-        // A failed invoke (no credentials yet; the offline mocks answer no token) must not fail the
-        // plan: the publish, which alone needs the token, fails instead and says why.
-        const token =
-            args.publishToken ??
-            pulumi.output(
-                authorization.getClientToken({}, parent).then(
-                    (r) => r.token,
-                    (e: unknown) => `${NO_TOKEN_PREFIX}${e instanceof Error ? e.message : String(e)}`,
-                ),
-            );
         this.deployment = new HandlerPublish(
             `${name}-publish`,
             {
@@ -534,7 +524,7 @@ export class GateHandler extends pulumi.ComponentResource {
                 zipPath: pkg.zipPath,
                 packageHash: pkg.sha256,
                 functionNames: [...HANDLER_FUNCTIONS],
-                accessToken: token,
+                ...(args.publishToken !== undefined ? { accessToken: args.publishToken } : {}),
             },
             { parent: this, dependsOn: [app, appSettings, container, scmPolicy, ftpPolicy, ...storageAssignments] },
         );
