@@ -58,7 +58,7 @@ import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/eve
 import type { Notification } from "../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../components/fleet";
 import { LIFECYCLE_SUBSCRIPTION_NAME } from "../components/gate-events";
-import { ArmEmulator, type Fault } from "./arm-emulator";
+import { ArmEmulator, type Fault } from "./emulators/arm";
 import {
     azureFunctionEndpoint,
     EventGridEmulator,
@@ -68,11 +68,11 @@ import {
     type DeadLetterBlob,
     type Delivery,
     type DeliverySubscription,
-} from "./event-grid";
+} from "./emulators/event-grid";
 import { OFFLINE_DEFAULTS } from "./mocks";
 import { offlineHandler } from "./offline-handler";
 import { planStack, type Plan } from "./plan";
-import { seededRng } from "./rng";
+import { seededRng } from "./simulate/rng";
 import { Scheduler, Semaphore } from "./scheduler";
 
 export const REHEARSAL_RUN_NAME = "rehearsal-1";

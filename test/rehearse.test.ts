@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { evaluateFilter, gateEventFor, type JsonObject } from "../core/event-filter";
 import { parseGateEvent } from "../core/gate-event";
-import { toCloudEvent } from "../local/event-grid";
+import { toCloudEvent } from "../local/emulators/event-grid";
 import { parseConfigMap } from "../config";
 import { OFFLINE_DEFAULTS } from "../local/mocks";
 import { planStack, PROJECT_ROOT } from "../local/plan";

@@ -3,7 +3,7 @@
  * order, one at a time, joins and semaphores hand the turn over without moving the clock early.
  */
 import { describe, expect, it } from "vitest";
-import { seededRng, VirtualClock } from "../local/event-grid";
+import { seededRng, VirtualClock } from "../local/emulators/event-grid";
 import { Scheduler, Semaphore } from "../local/scheduler";
 
 describe("Scheduler", () => {

@@ -24,8 +24,8 @@ import {
     VirtualClock,
     deliverWithRetries,
     seededRng,
-} from "../../../local/event-grid";
-import { ArmEmulator, type Fault, type Route } from "../../../local/arm-emulator";
+} from "../../../local/emulators/event-grid";
+import { ArmEmulator, type Fault, type Route } from "../../../local/emulators/arm";
 import type { AuditRecord, Outcome } from "../src/audit";
 import { RedeliveryRequested, createGateEventHandler } from "../src/functions/event";
 import type { Notification } from "../src/notifier";
