@@ -11,7 +11,7 @@ import { isMainThread } from "node:worker_threads";
 import { parse } from "yaml";
 import { gateEventFor } from "../core/event-filter";
 import { gatePositions, type StageSpec } from "../core/strategy";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
 import { replay } from "../local/replay";
 import { gateName, median, percentile, type Row } from "./common";
 import { generateStackYaml } from "./generate";

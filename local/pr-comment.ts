@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import type { PlanJson, PolicyViolation } from "./plan";
+import type { PlanJson, PolicyViolation } from "./plan/plan";
 
 /** GitHub rejects comment bodies over 65,536 characters; keep a margin for the rest of the comment. */
 export const MAX_COMMENT_CHARS = 65_000;

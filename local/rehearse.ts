@@ -69,9 +69,9 @@ import {
     type Delivery,
     type DeliverySubscription,
 } from "./emulators/event-grid";
-import { OFFLINE_DEFAULTS } from "./mocks";
+import { OFFLINE_DEFAULTS } from "./plan/mocks";
 import { offlineHandler } from "./offline-handler";
-import { planStack, type Plan } from "./plan";
+import { planStack, type Plan } from "./plan/plan";
 import { seededRng } from "./simulate/rng";
 import { Scheduler, Semaphore } from "./scheduler";
 

@@ -19,10 +19,10 @@ import type { Notification } from "../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../components/fleet";
 import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./emulators/arm";
 import { ArmEmulatorRemote } from "./emulators/arm/worker";
-import { OFFLINE_DEFAULTS } from "./mocks";
+import { OFFLINE_DEFAULTS } from "./plan/mocks";
 import { offlineHandler } from "./offline-handler";
-import { loadStackFile } from "./stack-file";
-import { PROJECT_ROOT } from "./plan";
+import { loadStackFile } from "./plan/stack-file";
+import { PROJECT_ROOT } from "./plan/plan";
 
 /** The `--json` contract: one object per event, in order (README, DESIGN.md). */
 export interface ReplayDecision {

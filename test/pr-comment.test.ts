@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlanJson } from "../local/plan";
+import type { PlanJson } from "../local/plan/plan";
 import {
     MAX_COMMENT_CHARS,
     commentMarker,

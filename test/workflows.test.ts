@@ -12,8 +12,8 @@ import { parse } from "yaml";
 import { githubVariables } from "../bootstrap/config";
 import { DEPLOY_VARIABLES, REPOSITORY_VARIABLES } from "../core/github-oidc";
 import { main as ciMain, previewMatrix, stackNames, type PreviewMatrixEntry } from "../local/ci";
-import { PROJECT_ROOT, planStack } from "../local/plan";
-import { evaluatePolicies, hasMandatoryViolation } from "../local/policy-harness";
+import { PROJECT_ROOT, planStack } from "../local/plan/plan";
+import { evaluatePolicies, hasMandatoryViolation } from "../local/plan/policy-harness";
 
 const DIR = path.join(PROJECT_ROOT, ".github", "workflows");
 

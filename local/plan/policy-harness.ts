@@ -35,7 +35,7 @@ import {
     type StackValidationArgs,
     type StackValidationPolicy,
 } from "@pulumi/policy";
-import { POLICY_PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "../policies/policies";
+import { POLICY_PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "../../policies/policies";
 import type { PlannedResource } from "./mocks";
 import type { Plan, PolicyViolation } from "./plan";
 
@@ -64,7 +64,7 @@ type PolicyConfig = { enforcementLevel?: EnforcementLevel } & Record<string, unk
 type AnyPolicy = ResourceValidationPolicy | StackValidationPolicy;
 
 function packVersion(): string {
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, "..", "policies", "package.json"), "utf8")) as {
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "policies", "package.json"), "utf8")) as {
         version?: string;
     };
     if (!pkg.version) throw new Error("policies/package.json has no version");
