@@ -12,7 +12,7 @@ import { parse } from "yaml";
 import { gateEventFor } from "../core/event-filter";
 import { gatePositions, type StageSpec } from "../core/strategy";
 import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
-import { replay } from "../local/replay";
+import { replay } from "../local/simulate/replay";
 import { gateName, median, percentile, type Row } from "./common";
 import { generateStackYaml } from "./generate";
 

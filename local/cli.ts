@@ -7,10 +7,10 @@ import * as path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
 import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan/plan";
-import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./rehearse";
+import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./simulate/rehearse";
 import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./plan/policy-harness";
 import { ProgramError } from "./plan/mocks";
-import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
+import { formatReplay, readEventsFile, replay, ReplayInputError } from "./simulate/replay";
 import { loadStackFile, StackFileError } from "./plan/stack-file";
 
 interface PlanOptions {

@@ -10,7 +10,7 @@ import {
     upsertComment,
     type CommentsApi,
     type IssueComment,
-} from "../local/pr-comment";
+} from "../local/github/pr-comment";
 
 /** The shape of Pulumi's preview output (resource table, policy report, summary); illustrative, not recorded. */
 const LOG = [

@@ -17,7 +17,7 @@ import {
     rehearse,
     resolveConcurrency,
     type RehearsalResult,
-} from "../local/rehearse";
+} from "../local/simulate/rehearse";
 import { loadStackFile } from "../local/plan/stack-file";
 
 /** Tuesday 10:00 in Berlin: inside the dev rule's window (Mon–Thu 09:00–16:00 Europe/Berlin). */

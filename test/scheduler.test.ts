@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { seededRng, VirtualClock } from "../local/emulators/event-grid";
-import { Scheduler, Semaphore } from "../local/scheduler";
+import { Scheduler, Semaphore } from "../local/simulate/scheduler";
 
 describe("Scheduler", () => {
     it("resumes sleepers in virtual-time order, ties in the order they were queued", async () => {

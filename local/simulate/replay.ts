@@ -9,20 +9,20 @@
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { fleetId as fleetIdOf, gateId as gateIdOf } from "../core/arm-id";
-import { parseGateEvents, type GateEvent } from "../core/gate-event";
-import type { GatePosition, StageSpec } from "../core/strategy";
-import { parseConfigMap } from "../config";
-import type { Decision, Outcome } from "../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
-import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { managedClusterId } from "../components/fleet";
-import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./emulators/arm";
-import { ArmEmulatorRemote } from "./emulators/arm/worker";
-import { OFFLINE_DEFAULTS } from "./plan/mocks";
+import { fleetId as fleetIdOf, gateId as gateIdOf } from "../../core/arm-id";
+import { parseGateEvents, type GateEvent } from "../../core/gate-event";
+import type { GatePosition, StageSpec } from "../../core/strategy";
+import { parseConfigMap } from "../../config";
+import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
+import { RedeliveryRequested } from "../../handlers/gate-approval/src/functions/event";
+import type { Notification } from "../../handlers/gate-approval/src/notifier";
+import { managedClusterId } from "../../components/fleet";
+import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "../emulators/arm";
+import { ArmEmulatorRemote } from "../emulators/arm/worker";
+import { OFFLINE_DEFAULTS } from "../plan/mocks";
 import { offlineHandler } from "./offline-handler";
-import { loadStackFile } from "./plan/stack-file";
-import { PROJECT_ROOT } from "./plan/plan";
+import { loadStackFile } from "../plan/stack-file";
+import { PROJECT_ROOT } from "../plan/plan";
 
 /** The `--json` contract: one object per event, in order (README, DESIGN.md). */
 export interface ReplayDecision {

@@ -5,7 +5,7 @@
  * retry policies, batching and dead-letter containers are exactly the ones the program deploys. The
  * loopback ARM emulator is seeded with the fleet and healthy members (update state `NotStarted`)
  * and one update run `rehearsal-1` built from the strategy. The run is then walked as Fleet walks
- * it, on a virtual clock starting at `now` (cooperative processes, `local/scheduler.ts`): stages in
+ * it, on a virtual clock starting at `now` (cooperative processes, `local/simulate/scheduler.ts`): stages in
  * order; per stage its Before gates, then its groups in parallel — per group its Before gates, the
  * upgrade of its members (`upgradeMinutes` each, up to the group's maxConcurrency at a time and the
  * stage's maxConcurrency across its groups; `Failed` for members in `fail`), its After gates — then,
@@ -41,24 +41,24 @@
  */
 import { createDefaultHttpClient, createHttpHeaders, type HttpClient } from "@azure/core-rest-pipeline";
 import { createHash } from "node:crypto";
-import { sameArmId } from "../core/arm-id";
+import { sameArmId } from "../../../core/arm-id";
 import {
     explainFilter,
     gateEventFor,
     type GateEventKind,
     type GateEventSpec,
     type JsonObject,
-} from "../core/event-filter";
-import { gateEventKindOf } from "../core/gate-event";
-import { rulesForGate, type ApprovalRule, type GateTiming } from "../core/rules";
-import type { GatePosition } from "../core/strategy";
-import { parseConfigMap, type StackConfig } from "../config";
-import type { Decision } from "../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
-import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { managedClusterId } from "../components/fleet";
-import { LIFECYCLE_SUBSCRIPTION_NAME } from "../components/gate-events";
-import { ArmEmulator, type Fault } from "./emulators/arm";
+} from "../../../core/event-filter";
+import { gateEventKindOf } from "../../../core/gate-event";
+import { rulesForGate, type ApprovalRule, type GateTiming } from "../../../core/rules";
+import type { GatePosition } from "../../../core/strategy";
+import { parseConfigMap, type StackConfig } from "../../../config";
+import type { Decision } from "../../../handlers/gate-approval/src/audit";
+import { RedeliveryRequested } from "../../../handlers/gate-approval/src/functions/event";
+import type { Notification } from "../../../handlers/gate-approval/src/notifier";
+import { managedClusterId } from "../../../components/fleet";
+import { LIFECYCLE_SUBSCRIPTION_NAME } from "../../../components/gate-events";
+import { ArmEmulator, type Fault } from "../../emulators/arm";
 import {
     azureFunctionEndpoint,
     EventGridEmulator,
@@ -68,12 +68,12 @@ import {
     type DeadLetterBlob,
     type Delivery,
     type DeliverySubscription,
-} from "./emulators/event-grid";
-import { OFFLINE_DEFAULTS } from "./plan/mocks";
-import { offlineHandler } from "./offline-handler";
-import { planStack, type Plan } from "./plan/plan";
-import { seededRng } from "./simulate/rng";
-import { Scheduler, Semaphore } from "./scheduler";
+} from "../../emulators/event-grid";
+import { OFFLINE_DEFAULTS } from "../../plan/mocks";
+import { offlineHandler } from "../offline-handler";
+import { planStack, type Plan } from "../../plan/plan";
+import { seededRng } from "../rng";
+import { Scheduler, Semaphore } from "../scheduler";
 
 export const REHEARSAL_RUN_NAME = "rehearsal-1";
 export const DEFAULT_HORIZON_HOURS = 7 * 24;
