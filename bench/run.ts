@@ -94,7 +94,7 @@ async function main(): Promise<void> {
         ),
         ...table(
             "Gate handler: bundle",
-            "The package `pulumi up` deploys (`components/handler-package.ts`).",
+            "The package `pulumi up` deploys (`handlers/gate-approval/bundle.ts`).",
             benchBundle(),
         ),
         ...table(
