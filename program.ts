@@ -9,6 +9,7 @@ import { Fleet } from "./components/fleet";
 import { GateEvents } from "./components/gate-events";
 import { GateHandler } from "./components/gate-handler";
 import { UpdateStrategy } from "./components/update-strategy";
+import { isPlacementRule } from "./core/placement";
 import type { StackConfig } from "./config";
 
 /** The stack outputs (`pulumi stack output`). */
@@ -72,7 +73,8 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         resourceGroupName: fleet.resourceGroupName,
         subscriptionId,
         fleetId: fleet.fleetId,
-        rules: cfg.approvals,
+        // Placement rules decide hub approval requests; no event reaches Event Grid for them.
+        rules: cfg.approvals.filter((r) => !isPlacementRule(r)),
         ...(cfg.systemTopic
             ? {
                   existingTopic: {

@@ -131,7 +131,7 @@ describe("parseStackConfig", () => {
             "unknown check type",
             (c) => (c.approvals[0].checks = [{ type: "pager" }]),
             [
-                'fleet-gates:approvals[0].checks[0].type "pager" has an unknown check type (expected one of clusterHealth, window, http, metric)',
+                'fleet-gates:approvals[0].checks[0].type "pager" has an unknown check type (expected one of clusterHealth, window, http, metric, placementAvailable)',
             ],
         ],
         [
@@ -145,7 +145,9 @@ describe("parseStackConfig", () => {
         [
             "empty match",
             (c) => (c.approvals[0].match = {}),
-            ["fleet-gates:approvals[0].match {} must name at least one of displayName, stage, group, timing"],
+            [
+                "fleet-gates:approvals[0].match {} must name at least one of displayName, stage, group, timing, placement",
+            ],
         ],
     ])("schema: %s", (_label, f, expected) => {
         expect(problemsOf(mutate(f))).toEqual(expected);
