@@ -16,9 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import { PLACEMENT_GROUP, type ApprovalRequestObject, type Condition } from "../../../../core/placement";
 
-/** The AKS Entra ID server application: hub tokens are issued for it (what kubelogin requests). */
-export const AKS_AAD_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630";
-export const AKS_TOKEN_SCOPE = `${AKS_AAD_SERVER_APP}/.default`;
+export { AKS_AAD_SERVER_APP, AKS_TOKEN_SCOPE } from "../../../../core/hub-access";
 
 const VERSION = "v1beta1";
 
