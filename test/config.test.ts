@@ -321,11 +321,14 @@ describe("the repository's stacks", () => {
             members,
             updateStrategy: strategy,
             approvals: JSON.parse(file.config["fleet-gates:approvals"]!),
+            placements: JSON.parse(file.config["fleet-gates:placements"]!),
         });
         expect(members).toHaveLength(3);
         expect(new Set(members.map((x) => x.group)).size).toBe(2);
         expect(strategy.stages).toHaveLength(1);
         expect(m.gates).toHaveLength(2);
-        expect(m.approvals).toHaveLength(1);
+        // One rule for a Fleet gate, one for the approval requests of placement "web".
+        expect(m.approvals.map((r) => r.match.placement ?? null)).toEqual([null, "web"]);
+        expect(m.placements.map((p) => p.name)).toEqual(["web"]);
     });
 });
