@@ -7,11 +7,23 @@
  * AKS server application (no kubelogin); `--offline` rehearses the run against the loopback emulators.
  */
 import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
-import { ApiException, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { ApiException, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { fleetId as formatFleetId } from "../core/arm-id";
 import { AKS_TOKEN_SCOPE } from "../core/hub-access";
 import { PLACEMENT_GROUP, type PlacementSpec } from "../core/placement";
-import { hubEndpointFromKubeconfig, hubKubeConfig } from "../handlers/gate-approval/src/hub/client";
+import { hubEndpointFromKubeconfig } from "../handlers/gate-approval/src/hub/client";
+
+/** A client-node KubeConfig for the hub: its server and CA (base64 PEM), and a bearer token as the user. */
+export function hubKubeConfig(server: string, caData: string | undefined, token: string): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+        clusters: [{ name: "hub", server, ...(caData ? { caData } : {}), skipTLSVerify: false }],
+        users: [{ name: "fleet-gates", token }],
+        contexts: [{ name: "hub", cluster: "hub", user: "fleet-gates" }],
+        currentContext: "hub",
+    });
+    return kc;
+}
 
 export const FLEET_API_VERSION = "2026-06-01";
 

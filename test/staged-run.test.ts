@@ -7,10 +7,9 @@ import { HubEmulator } from "../local/emulators/hub/hub-emulator";
 import { main } from "../local/cli";
 import { OFFLINE_DEFAULTS } from "../local/mocks";
 import { rehearseStagedRuns, stagedRunJson } from "../local/simulate/staged-run";
-import { createStagedUpdateRun, stagedUpdateRunObject } from "../local/stage-run";
+import { createStagedUpdateRun, hubKubeConfig, stagedUpdateRunObject } from "../local/stage-run";
 import { loadStackFile } from "../local/stack-file";
 import { loopbackCertificate } from "../local/tls";
-import { hubKubeConfig } from "../handlers/gate-approval/src/hub/client";
 
 const DIR = path.resolve(__dirname, "../examples/staged-rollout");
 const NOW = new Date("2026-12-01T09:00:00Z");

@@ -6,6 +6,12 @@ import { loopbackCertificate } from "../../../local/tls";
 import { hubEndpointFromKubeconfig, hubKubeConfig, KubeHubClient } from "../src/hub/client";
 import { decideApprovalRequest, type HubDecideDeps, type HubDecision } from "../src/hub/decide";
 import { HubReconciler } from "../src/hub/reconcile";
+import { readHubSettings } from "../src/hub/settings";
+import { createHubSweepHandler } from "../src/functions/approval-requests";
+import { createRuntime } from "../src/runtime";
+import { readSettings } from "../src/settings";
+import { MemoryStateStore } from "../src/state";
+import { InvocationContext, type Timer } from "@azure/functions";
 import type { Notification } from "../src/notifier";
 import { clusterId, startWorld, type World } from "./helpers";
 
@@ -108,7 +114,8 @@ function seedRun(run: string, opts: { placement?: string; strategy?: string; lis
     return name;
 }
 
-const approvedOnHub = (name: string) => isApproved(hub.get("clusterapprovalrequests", name)!);
+const approvedOnHub = (name: string) =>
+    isApproved(hub.get("clusterapprovalrequests", name)! as Parameters<typeof isApproved>[0]);
 
 describe("decideApprovalRequest against the hub emulator", () => {
     it("approves a request of this stack's run when every check passes, with observedGeneration", async () => {
@@ -353,5 +360,76 @@ describe("hub credentials", () => {
             server: "https://flt-dev-hub.example.azmk8s.io:443",
             caData: "Q0EtREFUQQ==",
         });
+    });
+});
+
+describe("approval-requests timer trigger", () => {
+    const timer: Timer = {
+        isPastDue: false,
+        schedule: { adjustForDST: false },
+        scheduleStatus: { last: "a", lastUpdated: "b", next: "c" },
+    };
+
+    it("reads its hub settings, naming a bad one", () => {
+        expect(readHubSettings({})).toBeUndefined();
+        expect(() => readHubSettings({ HUB_SERVER: "http://hub" })).toThrow(
+            'app setting HUB_SERVER "http://hub" is not an https URL',
+        );
+        expect(() =>
+            readHubSettings({ HUB_SERVER: "https://hub", HUB_PLACEMENTS: "[]", HUB_MEMBER_CLUSTERS: "{}" }),
+        ).toThrow("app setting HUB_PLACEMENTS: (value) Too small: expected array to have >=1 items");
+    });
+
+    it("signs in with a token for the AKS server application and approves through the default hub client", async () => {
+        const cert = await loopbackCertificate();
+        const name = seedRun("web-run-1");
+        const scopes: string[] = [];
+        const settings = readSettings({
+            FLEET_ID:
+                "/subscriptions/8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/fleets/flt-dev",
+            SUBSCRIPTION_ID: "8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e",
+            APPROVAL_RULES: JSON.stringify(RULES),
+            ESCALATE_AFTER_MINUTES: "60",
+            ARM_ENDPOINT: world.emu.url,
+        });
+        const runtime = createRuntime(settings, {
+            credential: world.credential,
+            tuning: { tlsCa: world.emu.ca! },
+            state: new MemoryStateStore(),
+            notifier: { notify: async () => undefined },
+        });
+        const handler = createHubSweepHandler({
+            runtime: () => runtime,
+            hub: () =>
+                readHubSettings({
+                    HUB_SERVER: hub.url,
+                    HUB_CA_DATA: Buffer.from(cert.cert).toString("base64"),
+                    HUB_PLACEMENTS: JSON.stringify([{ name: "web", strategyName: "web" }]),
+                    HUB_MEMBER_CLUSTERS: JSON.stringify(deps.memberClusterIds),
+                }),
+            credential: {
+                getToken: async (scope) => {
+                    scopes.push(String(scope));
+                    return { token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 };
+                },
+            },
+        });
+        const lines: string[] = [];
+        const ctx = new InvocationContext({
+            invocationId: "i",
+            functionName: "approval-requests",
+            logHandler: (_l, ...a) => lines.push(a.map(String).join(" ")),
+        });
+        const first = await handler(timer, ctx);
+        expect(first?.source).toBe("list");
+        expect(first?.decisions.map((d) => [d.request, d.outcome])).toEqual([[name, "approved"]]);
+        expect(scopes).toEqual(["6dae42f8-4368-4678-94ff-3960e28e3630/.default"]);
+        expect(lines.map((l) => JSON.parse(l) as { msg: string }).map((l) => l.msg)).toEqual([
+            "approval request decision",
+            "approval requests tick",
+        ]);
+        // The same instance resumes its watch on the next tick.
+        expect((await handler(timer, ctx))?.source).toBe("watch");
+        expect(approvedOnHub(name)).toBe(true);
     });
 });
