@@ -7,15 +7,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
-import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan";
-import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./rehearse";
-import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
-import { ProgramError } from "./mocks";
-import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
-import { OFFLINE_DEFAULTS } from "./mocks";
+import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan/plan";
+import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./simulate/rehearse";
+import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./plan/policy-harness";
+import { ProgramError } from "./plan/mocks";
+import { formatReplay, readEventsFile, replay, ReplayInputError } from "./simulate/replay";
+import { loadStackFile, StackFileError } from "./plan/stack-file";
+import { OFFLINE_DEFAULTS } from "./plan/mocks";
 import { formatStagedRuns, rehearseStagedRuns, stagedRunJson, stagedRunsMermaid } from "./simulate/staged-run";
 import { createStagedUpdateRun, hubKubeConfigFromAzure } from "./stage-run";
-import { loadStackFile, StackFileError } from "./stack-file";
 
 interface PlanOptions {
     readonly stack: string;

@@ -2,7 +2,7 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } 
 import { afterEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, PLACEMENT_GROUP } from "../core/placement";
 import { HubEmulator, mergePatch, parseLabelSelector } from "../local/emulators/hub/hub-emulator";
-import { loopbackCertificate } from "../local/tls";
+import { loopbackCertificate } from "../local/emulators/tls";
 
 const TOKEN = "test-token";
 const V = "v1beta1";

@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hubEndpoint, hubKubeconfig, placementObjects } from "../components/hub-placements";
-import { evaluatePolicies } from "../local/policy-harness";
-import { planStack, type Plan } from "../local/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
+import { planStack, type Plan } from "../local/plan/plan";
 
 const TUTORIAL_DIR = path.resolve(__dirname, "../examples/staged-rollout");
 
@@ -75,9 +75,8 @@ describe("the tutorial stack under mocks", () => {
                 ],
             },
         });
-        const members = plan.resources.filter(
-            (r) => r.type === "azure-native:resources:Resource" && r.name.includes("member"),
-        );
+        // The fleet members (whatever resource type carries them) are dependencies of the strategy.
+        const members = plan.resources.filter((r) => /^fleet-member[123]-member$/.test(r.name));
         expect(members).toHaveLength(3);
         for (const m of members) expect(strategy?.dependencies).toContain(m.urn);
         const [placement] = of("kubernetes:placement.kubernetes-fleet.io/v1beta1:ClusterResourcePlacement");

@@ -5,11 +5,11 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { parseConfigMap } from "../config";
 import { HubEmulator } from "../local/emulators/hub/hub-emulator";
 import { main } from "../local/cli";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
 import { rehearseStagedRuns, stagedRunJson } from "../local/simulate/staged-run";
 import { createStagedUpdateRun, hubKubeConfig, stagedUpdateRunObject } from "../local/stage-run";
-import { loadStackFile } from "../local/stack-file";
-import { loopbackCertificate } from "../local/tls";
+import { loadStackFile } from "../local/plan/stack-file";
+import { loopbackCertificate } from "../local/emulators/tls";
 
 const DIR = path.resolve(__dirname, "../examples/staged-rollout");
 const NOW = new Date("2026-12-01T09:00:00Z");

@@ -26,9 +26,9 @@ import { createRuntime } from "../../handlers/gate-approval/src/runtime";
 import { readSettings } from "../../handlers/gate-approval/src/settings";
 import { MemoryStateStore } from "../../handlers/gate-approval/src/state";
 import type { StackConfig } from "../../config";
-import { ArmEmulator } from "../arm-emulator";
+import { ArmEmulator } from "../emulators/arm";
 import { HubEmulator } from "../emulators/hub/hub-emulator";
-import { loopbackCertificate } from "../tls";
+import { loopbackCertificate } from "../emulators/tls";
 
 export type StagedTaskOutcome = "approved" | "manual" | "held" | "waited";
 

@@ -6,7 +6,7 @@ import {
     evaluatePolicies,
     formatViolations,
     hasMandatoryViolation,
-} from "../../local/policy-harness";
+} from "../../local/plan/policy-harness";
 import { policies } from "../policies";
 import { T, compliantStack, evaluate, mutate, planOf, urnOf, violation } from "./fixture";
 
@@ -18,7 +18,7 @@ const insecureCluster = () =>
 const LOCAL_ACCOUNTS = 'managed cluster "aks-blue" keeps local accounts; set disableLocalAccounts: true';
 
 describe("policy harness", () => {
-    it("lists the fifteen policies by their names", () => {
+    it("lists the eighteen policies by their names", () => {
         expect(policies.map((p) => p.name)).toEqual([
             "aks-resources-topic-subscription-scope",
             "aks-resources-topic-singleton",
@@ -28,13 +28,16 @@ describe("policy harness", () => {
             "topic-subscribers-read-subscription",
             "rbac-within-stack-subscription",
             "custom-roles-no-wildcards",
+            "custom-role-scopes-assignable",
             "gates-routed",
             "production-stages-gated",
+            "fleet-children-not-generic",
             "function-app-hardened",
             "member-clusters-entra-rbac",
             "role-assignment-rights-constrained",
             "github-oidc-credentials-pinned",
             "pull-request-identity-read-only",
+            "hub-handler-approval-status-only",
         ]);
         for (const p of policies) expect(p.description).toMatch(/^[A-Z].*\.$/);
     });

@@ -4,9 +4,9 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { OFFLINE_DEFAULTS, stableGuid } from "../../local/mocks";
-import { PROJECT_ROOT, planStack } from "../../local/plan";
-import { evaluatePolicies } from "../../local/policy-harness";
+import { OFFLINE_DEFAULTS, stableGuid } from "../../local/plan/mocks";
+import { PROJECT_ROOT, planStack } from "../../local/plan/plan";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { violation } from "./fixture";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
@@ -97,6 +97,36 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         ),
     ],
     [
+        "insecure-generic-fleet-member",
+        violation(
+            "fleet-children-not-generic",
+            urn("azure-native:resources:Resource", "member"),
+            'generic resource "member" creates Microsoft.ContainerService/fleets/members "aks-dev-blue-1": azure-native checks ' +
+                "that it does not exist at its own api-version (2024-03-01), which the Fleet resource provider answers 400, and " +
+                "adds location to its body; create it with ArmResource (components/arm-resource.ts) at apiVersion 2026-06-01",
+        ),
+    ],
+    [
+        "insecure-flex-site-config",
+        violation(
+            "function-app-hardened",
+            urn("azure-native:web:WebApp", "handler-app"),
+            'function app "func-fleet-gates" runs on Flex Consumption, which rejects siteConfig.netFrameworkVersion "v4.6", ' +
+                'siteConfig.ftpsState "Disabled"; send no siteConfig (azure-native adds netFrameworkVersion to any siteConfig) ' +
+                "and keep FTP off with WebAppFtpAllowed allow: false",
+        ),
+    ],
+    [
+        "insecure-role-resource-scope",
+        violation(
+            "custom-role-scopes-assignable",
+            urn("azure-native:authorization:RoleDefinition", "approver-role"),
+            `custom role "fleet-gates-gate-approver": assignableScopes[0] "/subscriptions/${SUB}/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/fleets/flt-dev" ` +
+                "is a resource; Azure accepts only management groups, subscriptions or resource groups there: list " +
+                `"/subscriptions/${SUB}/resourceGroups/rg-fleet" and assign the role at the resource`,
+        ),
+    ],
+    [
         "insecure-gate-typo",
         violation(
             "gates-routed",
@@ -110,7 +140,7 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         "insecure-prod-ungated",
         violation(
             "production-stages-gated",
-            urn("azure-native:resources:Resource", "strategy"),
+            urn("pulumi-nodejs:dynamic/fleet-gates:ArmResource", "strategy"),
             'stage "prod-eu" of update strategy "gated-rollout" matches the production pattern /prod/i but has no Before approval ' +
                 'gate; add beforeGates: [{ displayName: "...", type: "Approval" }] to the stage',
         ),
@@ -165,6 +195,14 @@ const CASES: [string, ReturnType<typeof violation>][] = [
             'service principal "preview-sp" signs in from pull requests (federated credential "github-pull-request", subject ' +
                 `"repo:contoso/fleet-gates:pull_request") and holds Contributor at "/subscriptions/${SUB}" (role assignment ` +
                 '"preview-contributor"); pull-request code is unreviewed: give this identity Reader only and deploy with another identity',
+        ),
+    ],
+    [
+        "insecure-hub-handler-admin",
+        violation(
+            "hub-handler-approval-status-only",
+            urn("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "hub-handler"),
+            'role "fleet-gates-approval-handler" (bound to the gate handler by "fleet-gates-approval-handler") may patch clusterstagedupdateruns in API group "placement.kubernetes-fleet.io"; the handler may write only clusterapprovalrequests/status',
         ),
     ],
 ];

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, approvalRequestName, isApproved } from "../../../core/placement";
 import type { ApprovalRule } from "../../../core/rules";
 import { HubEmulator } from "../../../local/emulators/hub/hub-emulator";
-import { loopbackCertificate } from "../../../local/tls";
+import { loopbackCertificate } from "../../../local/emulators/tls";
 import { hubEndpointFromKubeconfig, hubKubeConfig, KubeHubClient } from "../src/hub/client";
 import { decideApprovalRequest, type HubDecideDeps, type HubDecision } from "../src/hub/decide";
 import { HubReconciler } from "../src/hub/reconcile";
