@@ -13,6 +13,7 @@ import { z } from "zod";
 import { GUID_PATTERN } from "./core/arm-id";
 import { ApprovalRuleSchema, FLEET_NAME_PATTERN, ruleMatchesGate, type ApprovalRule } from "./core/rules";
 import { describeGate, gatePositions, type GatePosition, type StageSpec } from "./core/strategy";
+import { isPlacementRule, PlacementSchema, placementProblems, type PlacementSpec } from "./core/placement";
 
 export const NAMESPACE = "fleet-gates";
 
@@ -120,6 +121,7 @@ const RawSchema = z.strictObject({
         nodeVersion: "22",
     }),
     systemTopic: SystemTopicSchema.optional(),
+    placements: z.array(PlacementSchema).default([]),
 });
 
 type Raw = z.infer<typeof RawSchema>;
@@ -145,6 +147,8 @@ export interface StackConfig {
         readonly notifyWebhookUrl?: pulumi.Output<string>;
     };
     readonly systemTopic?: { readonly existingName: string; readonly existingResourceGroup: string };
+    /** Workload placements on the hub, each with its staged update strategy (`core/placement.ts`). */
+    readonly placements: readonly PlacementSpec[];
     /** Every gate of the strategy, in the order a run reaches it. */
     readonly gates: readonly GatePosition[];
 }
@@ -234,7 +238,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretKeys: Readon
             problem = `must be one of ${issue.values.map((x) => show(x)).join(", ")}`;
             break;
         case "invalid_union":
-            problem = "has an unknown check type (expected one of clusterHealth, window, http, metric)";
+            problem =
+                "has an unknown check type (expected one of clusterHealth, window, http, metric, placementAvailable)";
             break;
         case "invalid_format":
             problem = issue.format === "url" ? "must be an https URL" : issue.message;
@@ -348,6 +353,15 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
         );
 
     problems.push(...checkRules(raw.approvals, stages));
+    problems.push(
+        ...placementProblems(
+            raw.placements,
+            raw.members,
+            raw.fleet.hubCluster,
+            raw.approvals,
+            (p) => `${NAMESPACE}:${p}`,
+        ),
+    );
     return problems;
 }
 
@@ -361,6 +375,7 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
         const prev = seen.get(rule.name);
         if (prev !== undefined) problems.push(`${rulePath(i)}.name "${rule.name}" is used by approvals[${prev}] too`);
         else seen.set(rule.name, i);
+        if (isPlacementRule(rule)) return; // checked with the placements
 
         const { stage, group, displayName } = rule.match;
         const stageSpec =
@@ -438,6 +453,7 @@ export function parseStackConfig(
         approvals: raw.approvals,
         handler: raw.handler,
         ...(raw.systemTopic ? { systemTopic: raw.systemTopic } : {}),
+        placements: raw.placements,
         gates: gatePositions(raw.updateStrategy.stages),
     };
 }

@@ -8,7 +8,9 @@ import { Access } from "./components/access";
 import { Fleet } from "./components/fleet";
 import { GateEvents } from "./components/gate-events";
 import { GateHandler } from "./components/gate-handler";
+import { HubPlacements } from "./components/hub-placements";
 import { UpdateStrategy } from "./components/update-strategy";
+import { isPlacementRule } from "./core/placement";
 import type { StackConfig } from "./config";
 
 /** The stack outputs (`pulumi stack output`). */
@@ -73,7 +75,8 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         resourceGroupName: fleet.resourceGroupName,
         subscriptionId,
         fleetId: fleet.fleetId,
-        rules: cfg.approvals,
+        // Placement rules decide hub approval requests; no event reaches Event Grid for them.
+        rules: cfg.approvals.filter((r) => !isPlacementRule(r)),
         ...(cfg.systemTopic
             ? {
                   existingTopic: {
@@ -90,6 +93,16 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         dependsOn: [handler.deployment],
         tags,
     });
+
+    if (cfg.placements.length > 0)
+        new HubPlacements("hub", {
+            resourceGroupName: fleet.resourceGroupName,
+            fleetName: fleet.fleetName,
+            placements: cfg.placements,
+            handlerPrincipalId: handler.principalId,
+            // Stage label selectors see only members that have joined.
+            dependsOn: Object.values(fleet.members),
+        });
 
     const access = new Access("access", {
         environment: cfg.environment,

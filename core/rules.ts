@@ -77,15 +77,22 @@ export const MetricCheckSchema = z.strictObject({
     timeoutSeconds,
 });
 
+/** The placement's resources are `Available` on every member of the approval request's stage (placement rules only). */
+export const PlacementAvailableCheckSchema = z.strictObject({
+    type: z.literal("placementAvailable"),
+    timeoutSeconds,
+});
+
 export const CheckSchema = z.discriminatedUnion("type", [
     ClusterHealthCheckSchema,
     WindowCheckSchema,
     HttpCheckSchema,
     MetricCheckSchema,
+    PlacementAvailableCheckSchema,
 ]);
 export type Check = z.infer<typeof CheckSchema>;
 export type CheckType = Check["type"];
-export const CHECK_TYPES: readonly CheckType[] = ["clusterHealth", "window", "http", "metric"];
+export const CHECK_TYPES: readonly CheckType[] = ["clusterHealth", "window", "http", "metric", "placementAvailable"];
 
 /**
  * Which gates a rule covers. Every field given must equal the gate's (strings compared
@@ -98,9 +105,11 @@ export const RuleMatchSchema = z
         stage: z.string().min(1).optional(),
         group: z.string().min(1).optional(),
         timing: z.enum(GATE_TIMINGS).optional(),
+        /** Decide a hub placement's approval requests instead of Fleet gates (`core/placement.ts`). */
+        placement: z.string().min(1).optional(),
     })
     .refine((m) => Object.values(m).some((v) => v !== undefined), {
-        message: "must name at least one of displayName, stage, group, timing",
+        message: "must name at least one of displayName, stage, group, timing, placement",
     });
 export type RuleMatch = z.infer<typeof RuleMatchSchema>;
 
@@ -131,6 +140,8 @@ function sameText(a: string | undefined, b: string | undefined): boolean {
  * `event-filter.test.ts` checks the two agree on generated gates.
  */
 export function ruleMatchesGate(match: RuleMatch, gate: GateCoordinates): boolean {
+    // A rule naming a placement decides that placement's approval requests, never Fleet gates.
+    if (match.placement !== undefined) return false;
     if (match.displayName !== undefined && !sameText(match.displayName, gate.displayName)) return false;
     if (match.stage !== undefined && !sameText(match.stage, gate.stage)) return false;
     if (match.group !== undefined && !sameText(match.group, gate.group)) return false;

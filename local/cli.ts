@@ -1,5 +1,6 @@
 /**
- * The offline commands: `npm start`, `npm run plan`, `npm run rehearse`, `npm run replay`.
+ * The offline commands: `npm start`, `npm run plan`, `npm run rehearse`, `npm run replay`, and
+ * `npm run stage-run` (creates a staged update run on the hub; `--offline` rehearses it).
  * Exit codes: 0 success, 1 a finding (config error, mandatory policy violation, stuck gate), 2 usage.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,6 +13,9 @@ import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfig
 import { ProgramError } from "./plan/mocks";
 import { formatReplay, readEventsFile, replay, ReplayInputError } from "./simulate/replay";
 import { loadStackFile, StackFileError } from "./plan/stack-file";
+import { OFFLINE_DEFAULTS } from "./plan/mocks";
+import { formatStagedRuns, rehearseStagedRuns, stagedRunJson, stagedRunsMermaid } from "./simulate/staged-run";
+import { createStagedUpdateRun, hubKubeConfigFromAzure } from "./stage-run";
 
 interface PlanOptions {
     readonly stack: string;
@@ -56,6 +60,7 @@ async function plan(opts: PlanOptions): Promise<number> {
 
 interface RehearseCliOptions {
     readonly stack: string;
+    readonly dir?: string;
     readonly json?: boolean;
     readonly now?: string;
     readonly approveManual?: boolean;
@@ -91,11 +96,12 @@ function isoDate(flag: string, value: string | undefined): Date | undefined {
 }
 
 /** Writes the rollout diagram where a PR workflow can pick it up; returns the path. */
-function writeDiagram(stack: string, mermaid: string): string {
+function writeDiagram(stack: string, mermaid: string, staged?: string): string {
     const dir = path.join(PROJECT_ROOT, ".rehearsal");
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${stack}.md`);
-    writeFileSync(file, `### Rollout of stack \`${stack}\`\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`\n`);
+    const hub = staged ? `\n#### Staged runs on the hub\n\n\`\`\`mermaid\n${staged}\n\`\`\`\n` : "";
+    writeFileSync(file, `### Rollout of stack \`${stack}\`\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`\n${hub}`);
     return file;
 }
 
@@ -112,6 +118,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
     const seed = numberFlag("--seed", opts.seed, (n) => Number.isInteger(n), "an integer");
     const result = await rehearse({
         stack: opts.stack,
+        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
@@ -124,17 +131,33 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
         ...(planned ? { plan: planned } : {}),
         ...(opts.json ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
     });
+    const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
+    const cfg = parseConfigMap(file.config, file.secretKeys);
+    // Staged workload rollouts on the hub: one run per placement, its approval requests decided by the handler.
+    const staged = await rehearseStagedRuns({
+        config: cfg,
+        subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+        ...(now ? { now } : {}),
+        ...(opts.approveManual ? { approveManual: true } : {}),
+        ...(horizonHours !== undefined ? { horizonHours } : {}),
+    });
+    const stagedStuck = staged.some((r) => r.stuck.length > 0);
     if (opts.json) {
-        process.stdout.write(`${JSON.stringify(rehearsalJson(result), null, 2)}\n`);
-    } else {
-        const file = loadStackFile(opts.stack, PROJECT_ROOT);
-        const mermaid = rehearsalMermaid(result, parseConfigMap(file.config, file.secretKeys));
-        const written = writeDiagram(opts.stack, mermaid);
         process.stdout.write(
-            `${formatRehearsal(result)}\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`\n(diagram written to ${path.relative(process.cwd(), written)})\n`,
+            `${JSON.stringify({ ...rehearsalJson(result), stagedRuns: staged.map(stagedRunJson) }, null, 2)}\n`,
+        );
+    } else {
+        const mermaid = rehearsalMermaid(result, cfg);
+        const stagedMermaid = staged.length > 0 ? stagedRunsMermaid(staged) : undefined;
+        const written = writeDiagram(opts.stack, mermaid, stagedMermaid);
+        const hub = stagedMermaid
+            ? `\n\n== staged runs on the hub ==\n${formatStagedRuns(staged)}\n\n\`\`\`mermaid\n${stagedMermaid}\n\`\`\``
+            : "";
+        process.stdout.write(
+            `${formatRehearsal(result)}\n\n\`\`\`mermaid\n${mermaid}\n\`\`\`${hub}\n(diagram written to ${path.relative(process.cwd(), written)})\n`,
         );
     }
-    return result.stuck.length > 0 ? 1 : 0;
+    return result.stuck.length > 0 || stagedStuck ? 1 : 0;
 }
 
 /** `npm start`: the dev stack's plan and policy verdict, then a rehearsal of an update run. */
@@ -202,7 +225,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         .command("rehearse")
         .description("simulate an update run of a stack: each gate's routing, decision and timing")
         .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse")
-        .option("--json", "print { stack, gates, stuck, durationMs } (README: rehearse JSON shape)")
+        .option("--dir <dir>", "directory holding Pulumi.<name>.yaml (default: the project)")
+        .option("--json", "print { stack, gates, stuck, durationMs, stagedRuns } (README: rehearse JSON shape)")
         .option("--now <iso>", "start of the virtual clock, e.g. 2026-11-24T09:00:00Z (default: now)")
         .option("--approve-manual", "approve manual gates as a person would (otherwise the run waits there)")
         .option(
@@ -220,6 +244,77 @@ export async function main(argv: readonly string[]): Promise<number> {
         .action(async (opts: RehearseCliOptions) => {
             code = await rehearseCommand(opts);
         });
+
+    program
+        .command("stage-run")
+        .description("start a staged rollout of a placement on the stack's hub (a rollback: an older --snapshot)")
+        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml names the placement")
+        .requiredOption("--placement <name>", "the placement to roll out")
+        .option("--snapshot <index>", "resource snapshot index to roll out (default 1; older = rollback)", "1")
+        .option("--run <name>", "name of the run (default <placement>-run-<snapshot>-<UTC minute>)")
+        .option("--dir <dir>", "directory holding Pulumi.<name>.yaml (default: the project)")
+        .option("--offline", "rehearse the run against the loopback hub and ARM emulators instead")
+        .option("--approve-manual", "with --offline: a person approves requests no rule decides")
+        .option("--json", "with --offline: print the run as a stagedRuns entry (README: rehearse JSON shape)")
+        .action(
+            async (opts: {
+                stack: string;
+                placement: string;
+                snapshot: string;
+                run?: string;
+                dir?: string;
+                offline?: boolean;
+                approveManual?: boolean;
+                json?: boolean;
+            }) => {
+                if (!/^\d+$/.test(opts.snapshot))
+                    throw new ReplayInputError(
+                        `--snapshot "${opts.snapshot}" is not a resource snapshot index (0, 1, ...)`,
+                    );
+                const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
+                const cfg = parseConfigMap(file.config, file.secretKeys);
+                const placement = cfg.placements.find((p) => p.name === opts.placement);
+                if (!placement)
+                    throw new ReplayInputError(
+                        `--placement "${opts.placement}" is not a placement of stack ${opts.stack} (placements: ${cfg.placements.map((p) => p.name).join(", ") || "none"})`,
+                    );
+                if (opts.offline) {
+                    const runs = await rehearseStagedRuns({
+                        config: cfg,
+                        subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+                        placement: placement.name,
+                        snapshot: opts.snapshot,
+                        ...(opts.run ? { run: opts.run } : {}),
+                        ...(opts.approveManual ? { approveManual: true } : {}),
+                    });
+                    process.stdout.write(
+                        opts.json
+                            ? `${JSON.stringify(runs.map(stagedRunJson)[0], null, 2)}\n`
+                            : `${formatStagedRuns(runs)}\n\n\`\`\`mermaid\n${stagedRunsMermaid(runs)}\n\`\`\`\n`,
+                    );
+                    code = runs.some((r) => r.stuck.length > 0) ? 1 : 0;
+                    return;
+                }
+                const subscriptionId = file.config["azure-native:subscriptionId"];
+                if (!subscriptionId)
+                    throw new ReplayInputError(
+                        `stage-run needs azure-native:subscriptionId in Pulumi.${opts.stack}.yaml (or use --offline)`,
+                    );
+                const kc = await hubKubeConfigFromAzure({
+                    subscriptionId,
+                    resourceGroup: cfg.resourceGroupName,
+                    fleetName: cfg.fleet.name,
+                });
+                const name = await createStagedUpdateRun(kc, {
+                    placement,
+                    snapshot: opts.snapshot,
+                    ...(opts.run ? { run: opts.run } : {}),
+                });
+                process.stdout.write(
+                    `created run ${name} of placement ${placement.name} at resource snapshot ${opts.snapshot}\n`,
+                );
+            },
+        );
 
     // If the event loop drains before a command finishes, something awaited can never settle:
     // fail loudly rather than let Node exit 0 with nothing printed.

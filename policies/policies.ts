@@ -11,6 +11,7 @@ import { recommendReliableGateSubscriptions } from "./src/gate-subscriptions-rel
 import { requireFleetScopedGateSubscriptions } from "./src/gate-subscriptions-scoped-to-fleet";
 import { requireRoutedGates } from "./src/gates-routed";
 import { requireLeastPrivilegeGateApproval } from "./src/handler-role-least-privilege";
+import { requireHubHandlerApprovalStatusOnly } from "./src/hub-handler-approval-only";
 import { requireEntraRbacClusters } from "./src/member-clusters-entra-rbac";
 import { requirePinnedGithubCredentials } from "./src/github-oidc-credentials-pinned";
 import { requireGatedProductionStages } from "./src/production-stages-gated";
@@ -48,4 +49,5 @@ export const policies: Policies = [
     requireConstrainedRoleAssignmentRights,
     requirePinnedGithubCredentials,
     requireReadOnlyPullRequestIdentity,
+    requireHubHandlerApprovalStatusOnly,
 ];

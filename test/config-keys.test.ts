@@ -13,7 +13,16 @@ import { CONFIG_KEYS, ConfigError, configKeyProblems, configValue, parseConfigMa
 import { PROJECT_ROOT } from "../local/plan/plan";
 import { loadStackFile, OFFLINE_SECRET_VALUE, parseStackYaml } from "../local/plan/stack-file";
 
-const SETTINGS = ["approvals", "autoUpgrade", "environment", "fleet", "handler", "members", "systemTopic"];
+const SETTINGS = [
+    "approvals",
+    "autoUpgrade",
+    "environment",
+    "fleet",
+    "handler",
+    "members",
+    "placements",
+    "systemTopic",
+];
 const SUB = "11111111-2222-4333-8444-555555555555";
 const TENANT = "66666666-7777-4888-9999-aaaaaaaaaaaa";
 
@@ -40,10 +49,10 @@ describe("configKeyProblems", () => {
         ],
         [
             "nothing close: the settings listed",
-            { "fleet-gates:placement": "[]" },
+            { "fleet-gates:rollout": "[]" },
             [],
             [
-                "fleet-gates:placement is not a setting of fleet-gates (settings: approvals, autoUpgrade, environment, fleet, handler, members, systemTopic)",
+                "fleet-gates:rollout is not a setting of fleet-gates (settings: approvals, autoUpgrade, environment, fleet, handler, members, placements, systemTopic)",
             ],
         ],
         [
@@ -145,6 +154,7 @@ describe("parseConfigMap: a mistyped setting", () => {
         ["approvals", "approvls", false],
         ["handler", "handlr", false],
         ["systemTopic", "systemTopc", false],
+        ["placements", "placemnts", false],
     ];
 
     it("has one row per setting of the schema", () => {

@@ -131,7 +131,7 @@ describe("parseStackConfig", () => {
             "unknown check type",
             (c) => (c.approvals[0].checks = [{ type: "pager" }]),
             [
-                'fleet-gates:approvals[0].checks[0].type "pager" has an unknown check type (expected one of clusterHealth, window, http, metric)',
+                'fleet-gates:approvals[0].checks[0].type "pager" has an unknown check type (expected one of clusterHealth, window, http, metric, placementAvailable)',
             ],
         ],
         [
@@ -145,7 +145,9 @@ describe("parseStackConfig", () => {
         [
             "empty match",
             (c) => (c.approvals[0].match = {}),
-            ["fleet-gates:approvals[0].match {} must name at least one of displayName, stage, group, timing"],
+            [
+                "fleet-gates:approvals[0].match {} must name at least one of displayName, stage, group, timing, placement",
+            ],
         ],
     ])("schema: %s", (_label, f, expected) => {
         expect(problemsOf(mutate(f))).toEqual(expected);
@@ -319,11 +321,14 @@ describe("the repository's stacks", () => {
             members,
             updateStrategy: strategy,
             approvals: JSON.parse(file.config["fleet-gates:approvals"]!),
+            placements: JSON.parse(file.config["fleet-gates:placements"]!),
         });
         expect(members).toHaveLength(3);
         expect(new Set(members.map((x) => x.group)).size).toBe(2);
         expect(strategy.stages).toHaveLength(1);
         expect(m.gates).toHaveLength(2);
-        expect(m.approvals).toHaveLength(1);
+        // One rule for a Fleet gate, one for the approval requests of placement "web".
+        expect(m.approvals.map((r) => r.match.placement ?? null)).toEqual([null, "web"]);
+        expect(m.placements.map((p) => p.name)).toEqual(["web"]);
     });
 });

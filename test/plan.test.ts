@@ -131,6 +131,12 @@ describe("plan of the dev stack", () => {
                     },
                 ],
             },
+            {
+                // Placement rules travel with the gate rules: the handler decides hub approval requests too.
+                name: "web-ring1",
+                match: { placement: "web", stage: "ring1", timing: "After" },
+                checks: [{ type: "placementAvailable" }, { type: "clusterHealth" }],
+            },
         ]);
     });
 

@@ -279,8 +279,28 @@ describe("npm run rehearse (CLI)", () => {
             gates: Record<string, unknown>[];
             stuck: unknown[];
             durationMs: number;
+            stagedRuns: unknown[];
         };
-        expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs"]);
+        expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs", "stagedRuns"]);
+        // dev's placement "web": ring0 (both blue members, by name), a minute's wait, ring1, approved by its rule.
+        expect(json.stagedRuns).toEqual([
+            {
+                placement: "web",
+                run: "web-run-1",
+                stages: [
+                    {
+                        name: "ring0",
+                        clusters: ["aks-dev-blue-1", "aks-dev-blue-2"],
+                        tasks: [{ type: "TimedWait", timing: "After", rule: null, outcome: "waited" }],
+                    },
+                    {
+                        name: "ring1",
+                        clusters: ["aks-dev-green-1"],
+                        tasks: [{ type: "Approval", timing: "After", rule: "web-ring1", outcome: "approved" }],
+                    },
+                ],
+            },
+        ]);
         expect(json.gates.map((g) => Object.keys(g))).toEqual([
             ["stage", "group", "timing", "displayName", "rule", "subscriptions", "outcome"],
             ["stage", "group", "timing", "displayName", "rule", "subscriptions", "outcome"],
@@ -304,7 +324,7 @@ describe("npm run rehearse (CLI)", () => {
         const r = await run([...args, "--delete-run", "--duplicates", "0.5", "--shuffle", "--seed", "9"]);
         expect(r.code).toBe(0);
         const json = JSON.parse(r.out) as { gates: { outcome: string }[]; stuck: unknown[] };
-        expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs"]);
+        expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs", "stagedRuns"]);
         expect(json.gates.map((g) => g.outcome)).toEqual(["approved", "manual"]);
         expect(r.err).toBe("");
     });

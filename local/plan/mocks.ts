@@ -312,6 +312,30 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
                 subscriptionId: env.subscriptionId,
                 tenantId: env.tenantId,
             };
+        case "azure-native:containerservice:listFleetCredentials": {
+            // The hub's kubeconfig as ARM returns it: base64, a kubelogin exec user (unused offline).
+            const fleet = str(args.fleetName, "fleet");
+            const kubeconfig = [
+                "apiVersion: v1",
+                "kind: Config",
+                "clusters:",
+                "- name: hub",
+                "  cluster:",
+                `    server: https://${fleet}-hub.offline.azmk8s.io:443`,
+                `    certificate-authority-data: ${Buffer.from(`offline CA of ${fleet}`).toString("base64")}`,
+                "users:",
+                "- name: clusterUser",
+                "  user:",
+                "    exec: { apiVersion: client.authentication.k8s.io/v1beta1, command: kubelogin }",
+                "contexts:",
+                "- name: hub",
+                "  context: { cluster: hub, user: clusterUser }",
+                "current-context: hub",
+            ].join("\n");
+            return { kubeconfigs: [{ name: "hub", value: Buffer.from(kubeconfig).toString("base64") }] };
+        }
+        case "azure-native:authorization:getClientToken":
+            return { token: `offline-token-for-${str(args.endpoint, "arm")}` };
         case "azuread:index/getClientConfig:getClientConfig":
             return { clientId: env.clientId, objectId: env.clientObjectId, tenantId: env.tenantId };
         case "azuread:index/getServicePrincipal:getServicePrincipal": {

@@ -18,7 +18,7 @@ const insecureCluster = () =>
 const LOCAL_ACCOUNTS = 'managed cluster "aks-blue" keeps local accounts; set disableLocalAccounts: true';
 
 describe("policy harness", () => {
-    it("lists the seventeen policies by their names", () => {
+    it("lists the eighteen policies by their names", () => {
         expect(policies.map((p) => p.name)).toEqual([
             "aks-resources-topic-subscription-scope",
             "aks-resources-topic-singleton",
@@ -37,6 +37,7 @@ describe("policy harness", () => {
             "role-assignment-rights-constrained",
             "github-oidc-credentials-pinned",
             "pull-request-identity-read-only",
+            "hub-handler-approval-status-only",
         ]);
         for (const p of policies) expect(p.description).toMatch(/^[A-Z].*\.$/);
     });

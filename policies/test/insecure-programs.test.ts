@@ -197,6 +197,14 @@ const CASES: [string, ReturnType<typeof violation>][] = [
                 '"preview-contributor"); pull-request code is unreviewed: give this identity Reader only and deploy with another identity',
         ),
     ],
+    [
+        "insecure-hub-handler-admin",
+        violation(
+            "hub-handler-approval-status-only",
+            urn("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "hub-handler"),
+            'role "fleet-gates-approval-handler" (bound to the gate handler by "fleet-gates-approval-handler") may patch clusterstagedupdateruns in API group "placement.kubernetes-fleet.io"; the handler may write only clusterapprovalrequests/status',
+        ),
+    ],
 ];
 
 describe("deliberately insecure programs (plan --program)", () => {

@@ -5,6 +5,7 @@
  */
 import "./functions/event";
 import "./functions/sweep";
+import "./functions/approval-requests";
 
 export {
     GATE_EVENT_FUNCTION,

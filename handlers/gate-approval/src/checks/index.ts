@@ -16,6 +16,7 @@ import { DeadlineError, deadline, raceAbort } from "../util";
 import { clusterHealth } from "./cluster-health";
 import { httpCheck } from "./http";
 import { metricCheck } from "./metric";
+import { placementAvailable } from "./placement-available";
 import type { CheckContext, CheckRegistry, CheckResult, CheckRunner } from "./types";
 import { windowCheck } from "./window";
 
@@ -27,10 +28,11 @@ export const CHECK_RUNNERS: CheckRegistry = {
     window: windowCheck,
     http: httpCheck,
     metric: metricCheck,
+    placementAvailable,
 };
 
 /** Relative cost: pure checks first, then one request, then fan-outs. */
-const COST: Record<CheckType, number> = { window: 0, http: 1, clusterHealth: 2, metric: 3 };
+const COST: Record<CheckType, number> = { window: 0, http: 1, placementAvailable: 1, clusterHealth: 2, metric: 3 };
 export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
 function transientError(e: unknown): boolean {
@@ -52,7 +54,7 @@ export interface RunChecksOptions {
  * Checks that read Azure APIs: when they run out of time, the pipeline was waiting out throttling or
  * retrying 5xx, so another delivery may pass (retry, not held). A slow `http` target is an answer.
  */
-const TIMEOUT_IS_TRANSIENT: ReadonlySet<CheckType> = new Set(["clusterHealth", "metric"]);
+const TIMEOUT_IS_TRANSIENT: ReadonlySet<CheckType> = new Set(["clusterHealth", "metric", "placementAvailable"]);
 
 export async function runChecks(
     checks: readonly Check[],

@@ -15,7 +15,34 @@ export type MembersInScope =
     | { readonly ok: true; readonly members: readonly ScopeMember[]; readonly where: string }
     | { readonly ok: false; readonly observed: string };
 
-export class DecisionScope {
+/** What checks read about the members in scope; a Fleet gate's `DecisionScope` or a hub stage's. */
+export interface MemberScope {
+    members(): Promise<MembersInScope>;
+    cluster(id: string): Promise<ManagedClusterStatus | undefined>;
+}
+
+/** A hub placement and the member clusters of the approval request's stage (`placementAvailable`). */
+export interface PlacementScope {
+    readonly name: string;
+    readonly stage: string;
+    readonly clusters: readonly string[];
+    /** Per-cluster placement conditions, read from the hub once per decision; undefined when the placement is gone. */
+    status(): Promise<
+        | {
+              readonly placementStatuses?: readonly {
+                  readonly clusterName?: string;
+                  readonly conditions?: readonly {
+                      readonly type: string;
+                      readonly status: string;
+                      readonly reason?: string;
+                  }[];
+              }[];
+          }
+        | undefined
+    >;
+}
+
+export class DecisionScope implements MemberScope {
     private run?: Promise<UpdateRunStatus | undefined>;
     private readonly clusters = new Map<string, Promise<ManagedClusterStatus | undefined>>();
 

@@ -11,7 +11,7 @@ import type { Check, CheckType } from "../../../../core/rules";
 import type { GateView } from "../../../../core/gate-event";
 import type { FleetApi } from "../arm-client";
 import type { HttpTransport } from "../pipeline";
-import type { DecisionScope } from "./scope";
+import type { MemberScope, PlacementScope } from "./scope";
 
 export interface CheckVerdict {
     readonly passed: boolean;
@@ -56,14 +56,17 @@ export interface CheckServices {
 }
 
 export interface CheckContext {
-    readonly gate: GateView;
+    /** The gate (or approval request) being decided: checks read only where it sits. */
+    readonly gate: Pick<GateView, "timing" | "stage" | "group">;
     /** Epoch ms, from the injected clock. */
     readonly now: number;
     /** Aborts at the check's timeout or the decision's budget. */
     readonly abortSignal: AbortSignal;
     readonly services: CheckServices;
     /** Update run and member clusters, each read at most once per decision. */
-    readonly scope: DecisionScope;
+    readonly scope: MemberScope;
+    /** For an approval request of a hub placement: the placement and the stage's clusters. */
+    readonly placement?: PlacementScope;
 }
 
 export type CheckOf<K extends CheckType> = Extract<Check, { type: K }>;

@@ -1,0 +1,271 @@
+/**
+ * The handler's client of the fleet hub's Kubernetes API (over node-fetch, with the hub's CA and a
+ * bearer token; `@kubernetes/client-node` itself would add 0.8 MB to the 1.5 MB handler bundle): reads
+ * approval requests, staged update runs and placements, watches approval requests from a
+ * resourceVersion, and writes the `Approved` condition to a request's status subresource as a JSON
+ * merge patch carrying the read `resourceVersion` (so a concurrent change answers 409, never a lost
+ * update). Credentials: the hub's server and CA come from the fleet's `listCredentials` kubeconfig;
+ * the user is a bearer token for the AKS Entra ID server application, so no kubelogin is needed.
+ */
+import * as https from "node:https";
+import fetch, { Headers } from "node-fetch";
+import { PLACEMENT_GROUP, type ApprovalRequestObject, type Condition } from "../../../../core/placement";
+
+export { AKS_AAD_SERVER_APP, AKS_TOKEN_SCOPE } from "../../../../core/hub-access";
+
+const VERSION = "v1beta1";
+
+export interface HubList<T> {
+    readonly items: readonly T[];
+    readonly resourceVersion: string;
+}
+
+export interface StagedUpdateRunObject {
+    readonly metadata?: { readonly name?: string; readonly generation?: number; readonly resourceVersion?: string };
+    readonly spec?: {
+        readonly placementName?: string;
+        readonly resourceSnapshotIndex?: string;
+        readonly stagedRolloutStrategyName?: string;
+    };
+    readonly status?: {
+        readonly stagesStatus?: readonly {
+            readonly stageName: string;
+            readonly clusters?: readonly { readonly clusterName: string; readonly conditions?: readonly Condition[] }[];
+            readonly beforeStageTaskStatus?: readonly {
+                readonly type: string;
+                readonly approvalRequestName?: string;
+            }[];
+            readonly afterStageTaskStatus?: readonly { readonly type: string; readonly approvalRequestName?: string }[];
+        }[];
+        readonly conditions?: readonly Condition[];
+    };
+}
+
+export interface PlacementObject {
+    readonly metadata?: { readonly name?: string };
+    readonly status?: {
+        readonly placementStatuses?: readonly {
+            readonly clusterName?: string;
+            readonly conditions?: readonly Condition[];
+        }[];
+    };
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+
+export interface WatchOutcome {
+    /** The last resourceVersion seen (bookmark or object); resume from it. */
+    readonly resourceVersion: string;
+    /** The server answered 410 Gone: the history is compacted, list again. */
+    readonly gone: boolean;
+    /** The stream broke (not a timeout): resume or list again. */
+    readonly error?: string;
+}
+
+/** What the decision and the reconcile loop need of the hub; tests and the rehearsal use the real client. */
+export interface HubApi {
+    listApprovalRequests(): Promise<HubList<ApprovalRequestObject>>;
+    /** A watch stream (JSON lines) from `resourceVersion`, until the server ends it after `timeoutSeconds`. */
+    watchApprovalRequests(
+        resourceVersion: string,
+        timeoutSeconds: number,
+        onEvent: (type: WatchEventType, obj: ApprovalRequestObject) => void,
+    ): Promise<WatchOutcome>;
+    getApprovalRequest(name: string): Promise<ApprovalRequestObject | undefined>;
+    getUpdateRun(name: string): Promise<StagedUpdateRunObject | undefined>;
+    getPlacement(name: string): Promise<PlacementObject | undefined>;
+    /** Merge-patches status.conditions, conditional on resourceVersion. Throws HubError (409 on conflict). */
+    patchApprovalConditions(
+        name: string,
+        resourceVersion: string,
+        conditions: readonly Condition[],
+    ): Promise<ApprovalRequestObject>;
+}
+
+export class HubError extends Error {
+    constructor(
+        message: string,
+        readonly status: number | undefined,
+    ) {
+        super(message);
+        this.name = "HubError";
+    }
+    /** 429, 5xx and network errors: another attempt may succeed. */
+    get transient(): boolean {
+        return this.status === undefined || this.status === 429 || this.status >= 500;
+    }
+}
+
+function hubError(e: unknown, what: string): HubError {
+    if (e instanceof HubError) return e;
+    return new HubError(`${what}: ${e instanceof Error ? e.message : String(e)}`, undefined);
+}
+
+/** Where and how to reach the hub: its server, the CA it is trusted by (base64 PEM) and a bearer token. */
+export interface HubConnection {
+    readonly server: string;
+    readonly caData?: string;
+    readonly token: string;
+}
+
+/** The connection to the hub: its server and CA, and a bearer token as the user. */
+export function hubKubeConfig(server: string, caData: string | undefined, token: string): HubConnection {
+    return { server, ...(caData ? { caData } : {}), token };
+}
+
+/**
+ * Server and CA of the hub from a `listCredentials` kubeconfig (base64 as ARM returns it). Its user
+ * (a kubelogin exec plugin) is ignored: the handler brings its own token.
+ */
+export function hubEndpointFromKubeconfig(base64Kubeconfig: string): { server: string; caData?: string } {
+    const text = Buffer.from(base64Kubeconfig, "base64").toString("utf8");
+    const server = /^\s*server:\s*(\S+)\s*$/m.exec(text)?.[1];
+    const caData = /^\s*certificate-authority-data:\s*(\S+)\s*$/m.exec(text)?.[1];
+    if (!server) throw new Error("the fleet's kubeconfig names no server");
+    return { server, ...(caData ? { caData } : {}) };
+}
+
+export class KubeHubClient implements HubApi {
+    private readonly base: string;
+    private readonly agent: https.Agent;
+
+    constructor(private readonly conn: HubConnection) {
+        this.base = `${conn.server.replace(/\/+$/, "")}/apis/${PLACEMENT_GROUP}/${VERSION}`;
+        this.agent = new https.Agent({
+            keepAlive: true,
+            ...(conn.caData ? { ca: Buffer.from(conn.caData, "base64").toString("utf8") } : {}),
+        });
+    }
+
+    /** One request: TLS trust from the hub's CA, the bearer token, JSON in and out. */
+    private async request<T>(
+        what: string,
+        method: string,
+        path: string,
+        body?: unknown,
+        contentType?: string,
+    ): Promise<T | undefined> {
+        let res: Awaited<ReturnType<typeof fetch>>;
+        try {
+            const headers = new Headers({ authorization: `Bearer ${this.conn.token}`, accept: "application/json" });
+            if (contentType) headers.set("content-type", contentType);
+            res = await fetch(`${this.base}${path}`, {
+                method,
+                headers,
+                agent: this.agent,
+                ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+            });
+        } catch (e) {
+            throw hubError(e, what);
+        }
+        if (res.status === 404 && method === "GET") return undefined;
+        if (!res.ok) throw new HubError(`${what}: HTTP ${res.status}`, res.status);
+        try {
+            return (await res.json()) as T;
+        } catch (e) {
+            throw new HubError(`${what}: response is not JSON (${(e as Error).message})`, res.status);
+        }
+    }
+
+    async listApprovalRequests(): Promise<HubList<ApprovalRequestObject>> {
+        const list = await this.request<{ items: ApprovalRequestObject[]; metadata: { resourceVersion: string } }>(
+            "list clusterapprovalrequests",
+            "GET",
+            "/clusterapprovalrequests",
+        );
+        if (!list) throw new HubError("list clusterapprovalrequests: HTTP 404 (is this a fleet hub?)", 404);
+        return { items: list.items, resourceVersion: list.metadata.resourceVersion };
+    }
+
+    async watchApprovalRequests(
+        resourceVersion: string,
+        timeoutSeconds: number,
+        onEvent: (type: WatchEventType, obj: ApprovalRequestObject) => void,
+    ): Promise<WatchOutcome> {
+        let rv = resourceVersion;
+        let gone = false;
+        const q = new URLSearchParams({
+            watch: "true",
+            resourceVersion,
+            allowWatchBookmarks: "true",
+            timeoutSeconds: String(timeoutSeconds),
+        });
+        try {
+            const res = await fetch(`${this.base}/clusterapprovalrequests?${q.toString()}`, {
+                headers: { authorization: `Bearer ${this.conn.token}`, accept: "application/json" },
+                agent: this.agent,
+            });
+            if (res.status === 410) return { resourceVersion: rv, gone: true };
+            if (!res.ok)
+                return { resourceVersion: rv, gone, error: `watch clusterapprovalrequests: HTTP ${res.status}` };
+            let buffered = "";
+            const handle = (line: string) => {
+                if (line.trim() === "") return;
+                const e = JSON.parse(line) as {
+                    type: WatchEventType;
+                    object: ApprovalRequestObject & { code?: number };
+                };
+                if (e.type === "ERROR") {
+                    if (e.object.code === 410) gone = true;
+                    return;
+                }
+                const next = e.object.metadata?.resourceVersion;
+                if (next) rv = next;
+                onEvent(e.type, e.object);
+            };
+            for await (const chunk of res.body) {
+                buffered += chunk.toString();
+                let nl: number;
+                while ((nl = buffered.indexOf("\n")) >= 0) {
+                    handle(buffered.slice(0, nl));
+                    buffered = buffered.slice(nl + 1);
+                }
+            }
+            handle(buffered);
+            return { resourceVersion: rv, gone };
+        } catch (e) {
+            return { resourceVersion: rv, gone, error: hubError(e, "watch clusterapprovalrequests").message };
+        }
+    }
+
+    getApprovalRequest(name: string): Promise<ApprovalRequestObject | undefined> {
+        return this.request(
+            `get clusterapprovalrequest ${name}`,
+            "GET",
+            `/clusterapprovalrequests/${encodeURIComponent(name)}`,
+        );
+    }
+
+    getUpdateRun(name: string): Promise<StagedUpdateRunObject | undefined> {
+        return this.request(
+            `get clusterstagedupdaterun ${name}`,
+            "GET",
+            `/clusterstagedupdateruns/${encodeURIComponent(name)}`,
+        );
+    }
+
+    getPlacement(name: string): Promise<PlacementObject | undefined> {
+        return this.request(
+            `get clusterresourceplacement ${name}`,
+            "GET",
+            `/clusterresourceplacements/${encodeURIComponent(name)}`,
+        );
+    }
+
+    async patchApprovalConditions(
+        name: string,
+        resourceVersion: string,
+        conditions: readonly Condition[],
+    ): Promise<ApprovalRequestObject> {
+        const what = `patch clusterapprovalrequest ${name} status`;
+        const out = await this.request<ApprovalRequestObject>(
+            what,
+            "PATCH",
+            `/clusterapprovalrequests/${encodeURIComponent(name)}/status?fieldManager=fleet-gates`,
+            { metadata: { resourceVersion }, status: { conditions } },
+            "application/merge-patch+json",
+        );
+        if (!out) throw new HubError(`${what}: no body`, undefined);
+        return out;
+    }
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from "vitest";
+import { FLEET_HUB_ROLES } from "../../core/hub-access";
+import { roleDefinitionId } from "../../core/roles";
+import { excessWrites } from "../src/hub-handler-approval-only";
+import {
+    FLEET_ID,
+    HANDLER,
+    SUB,
+    T,
+    compliantStack,
+    mutate,
+    urnOf,
+    violation,
+    violationsOf,
+    type FixtureResource,
+} from "./fixture";
+
+const POLICY = "hub-handler-approval-status-only";
+const CR = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole";
+const CRB = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding";
+const LABELS = { "fleet-gates.io/grants": "gate-handler" };
+const GROUP = "placement.kubernetes-fleet.io";
+
+/** The compliant stack plus the hub RBAC the program creates for the handler. */
+function hubStack(): FixtureResource[] {
+    return [
+        ...compliantStack(),
+        {
+            type: CR,
+            name: "hub-handler-role",
+            inputs: {
+                metadata: { name: "fleet-gates-approval-handler", labels: LABELS },
+                rules: [
+                    {
+                        apiGroups: [GROUP],
+                        resources: ["clusterapprovalrequests", "clusterstagedupdateruns", "clusterresourceplacements"],
+                        verbs: ["get", "list", "watch"],
+                    },
+                    { apiGroups: [GROUP], resources: ["clusterapprovalrequests/status"], verbs: ["get", "patch"] },
+                ],
+            },
+        },
+        {
+            type: CRB,
+            name: "hub-handler-binding",
+            inputs: {
+                metadata: { name: "fleet-gates-approval-handler", labels: LABELS },
+                roleRef: {
+                    apiGroup: "rbac.authorization.k8s.io",
+                    kind: "ClusterRole",
+                    name: "fleet-gates-approval-handler",
+                },
+                subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: HANDLER }],
+            },
+        },
+    ];
+}
+
+describe(POLICY, () => {
+    it("passes the handler's approval-status ClusterRole", async () => {
+        expect(await violationsOf(POLICY, hubStack())).toEqual([]);
+    });
+
+    it("rejects binding the handler to cluster-admin", async () => {
+        const stack = mutate(hubStack(), "hub-handler-binding", (i) => {
+            (i.roleRef as Record<string, string>).name = "cluster-admin";
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(CRB, "hub-handler-binding"),
+                'binding "fleet-gates-approval-handler" gives the gate handler the hub\'s "cluster-admin" role; bind it to a role that writes only clusterapprovalrequests/status',
+            ),
+        ]);
+    });
+
+    it("rejects a handler role that writes runs too", async () => {
+        const stack = mutate(hubStack(), "hub-handler-role", (i) => {
+            (i.rules as { resources: string[] }[])[1]!.resources.push("clusterstagedupdateruns");
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(CR, "hub-handler-role"),
+                'role "fleet-gates-approval-handler" (bound to the gate handler by "fleet-gates-approval-handler") may patch clusterstagedupdateruns in API group "placement.kubernetes-fleet.io"; the handler may write only clusterapprovalrequests/status',
+            ),
+        ]);
+    });
+
+    it("rejects an unlabelled binding of the handler's identity to a role the stack does not define", async () => {
+        const stack: FixtureResource[] = [
+            ...hubStack(),
+            {
+                type: CRB,
+                name: "extra-binding",
+                inputs: {
+                    metadata: { name: "extra" },
+                    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "fleet-operator" },
+                    subjects: [{ kind: "User", name: HANDLER }],
+                },
+            },
+        ];
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(CRB, "extra-binding"),
+                'binding "extra" gives the gate handler role "fleet-operator", which this stack does not define; its rights cannot be checked',
+            ),
+        ]);
+    });
+
+    it("rejects the Fleet Manager RBAC Cluster Admin role for the handler's identity", async () => {
+        const stack: FixtureResource[] = [
+            ...hubStack(),
+            {
+                type: T.assignment,
+                name: "handler-hub-admin",
+                inputs: {
+                    scope: FLEET_ID,
+                    roleDefinitionId: roleDefinitionId(SUB, FLEET_HUB_ROLES.rbacClusterAdmin),
+                    principalId: HANDLER,
+                    principalType: "ServicePrincipal",
+                },
+            },
+        ];
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(T.assignment, "handler-hub-admin"),
+                `role assignment "handler-hub-admin" grants the gate handler (principal ${HANDLER}) Azure Kubernetes Fleet Manager RBAC Cluster Admin; on the hub it may only read placements and runs and patch clusterapprovalrequests/status (the program's fleet-gates-approval-handler ClusterRole)`,
+            ),
+        ]);
+    });
+});
+
+describe("excessWrites", () => {
+    it.each<[string, { apiGroups: string[]; resources: string[]; verbs: string[] }, string[]]>([
+        [
+            "read-only",
+            { apiGroups: [GROUP], resources: ["clusterstagedupdateruns"], verbs: ["get", "list", "watch"] },
+            [],
+        ],
+        ["status patch", { apiGroups: [GROUP], resources: ["clusterapprovalrequests/status"], verbs: ["patch"] }, []],
+        [
+            "wildcard verbs",
+            { apiGroups: [GROUP], resources: ["clusterapprovalrequests"], verbs: ["*"] },
+            [`* clusterapprovalrequests in API group "${GROUP}"`],
+        ],
+        [
+            "another group",
+            { apiGroups: [""], resources: ["clusterapprovalrequests/status"], verbs: ["update"] },
+            ['update clusterapprovalrequests/status in API group ""'],
+        ],
+        [
+            "secrets",
+            { apiGroups: [GROUP, ""], resources: ["secrets"], verbs: ["create", "delete"] },
+            [`create/delete secrets in API groups "${GROUP}", ""`],
+        ],
+    ])("%s", (_, rule, want) => expect(excessWrites([rule])).toEqual(want));
+});
