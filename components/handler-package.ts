@@ -284,6 +284,15 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
             `OneDeploy publish of ${inputs.appId}: timed out after ${inputs.timeoutSeconds}s ${what}; last answer: ${last}`,
         );
 
+    // The bearer token goes to both endpoints: never over plain http, whatever the URL says.
+    for (const [field, url] of [
+        ["scmBaseUrl", inputs.scmBaseUrl],
+        ["armBaseUrl", inputs.armBaseUrl],
+    ] as const) {
+        if (!/^https:\/\//i.test(url)) {
+            throw new Error(`OneDeploy publish of ${inputs.appId}: ${field} "${url}" is not an https URL`);
+        }
+    }
     if (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:")) {
         throw new Error(
             `no bearer token to publish ${inputs.appId} (${inputs.accessToken.slice("unavailable:".length) || "empty"}); ` +

@@ -1,8 +1,6 @@
 import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import { builtinModules } from "node:module";
 import * as path from "node:path";
@@ -16,13 +14,9 @@ import {
     HANDLER_FUNCTIONS,
     HandlerPackage,
     handlerPublishProvider,
-    NO_TOKEN_PREFIX,
     parseDeploymentId,
-    publishAndWait,
-    PublishInputs,
     registeredFunctionNames,
     scmBaseUrlFor,
-    WEB_API_VERSION,
     zipFiles,
 } from "../components/handler-package";
 
@@ -360,181 +354,4 @@ describe("publish helpers", () => {
     });
 });
 
-type Route = (req: http.IncomingMessage, body: Buffer) => { status: number; body: string };
-
-/** A loopback stand-in for the SCM site and ARM, recording every request. */
-async function fakeAzure(route: Route) {
-    const requests: { method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }[] = [];
-    const server = http.createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-            const body = Buffer.concat(chunks);
-            requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-            const answer = route(req, body);
-            res.writeHead(answer.status, { "Content-Type": "application/json" });
-            res.end(answer.body);
-        });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { base, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-describe("publishAndWait (OneDeploy against a loopback SCM site and ARM)", () => {
-    const appId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app";
-    const id = "6a1b2c3d-0000-4000-8000-000000000001";
-    const inputs = (base: string): PublishInputs => ({
-        appId,
-        scmBaseUrl: `${base}/scm/`,
-        armBaseUrl: `${base}/arm`,
-        zipPath: pkg.zipPath,
-        packageHash: pkg.sha256,
-        functionNames: [...HANDLER_FUNCTIONS],
-        accessToken: "token-123",
-        pollIntervalSeconds: 0.01,
-        timeoutSeconds: 10,
-    });
-
-    it("publishes the zip with the bearer token, rides out RBAC propagation, and waits for success and both functions", async () => {
-        let publishes = 0;
-        let polls = 0;
-        let lists = 0;
-        const azure = await fakeAzure((req) => {
-            if (req.url!.startsWith("/scm/api/publish")) {
-                publishes++;
-                return publishes === 1
-                    ? { status: 400, body: "BlobUploadFailedException: Azure Storage responded with 403" }
-                    : { status: 202, body: JSON.stringify(id) };
-            }
-            if (req.url === `/scm/api/deployments/${id}`) {
-                polls++;
-                return { status: 200, body: JSON.stringify({ id, status: polls < 3 ? 1 : 4, complete: polls >= 3 }) };
-            }
-            if (req.url === `/arm${appId}/functions?api-version=${WEB_API_VERSION}`) {
-                lists++;
-                const value =
-                    lists < 2 ? [{ name: "app/gate-event" }] : [{ name: "app/gate-event" }, { name: "app/gate-sweep" }];
-                return { status: 200, body: JSON.stringify({ value }) };
-            }
-            return { status: 404, body: "" };
-        });
-        try {
-            const result = await publishAndWait(inputs(azure.base));
-            expect(result).toEqual({ deploymentId: id, functions: ["gate-event", "gate-sweep"] });
-            expect([publishes, polls, lists]).toEqual([2, 3, 2]);
-            const publish = azure.requests.filter((r) => r.url.startsWith("/scm/api/publish"));
-            for (const p of publish) {
-                expect(p.method).toBe("POST");
-                expect(p.url).toBe("/scm/api/publish?RemoteBuild=false&Deployer=fleet-gates");
-                expect(p.headers.authorization).toBe("Bearer token-123");
-                expect(p.headers["content-type"]).toBe("application/zip");
-                expect(p.body.equals(fs.readFileSync(pkg.zipPath))).toBe(true);
-            }
-            expect(azure.requests.every((r) => r.headers.authorization === "Bearer token-123")).toBe(true);
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("follows `latest` when the SCM site no longer knows the deployment id", async () => {
-        const azure = await fakeAzure((req) => {
-            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
-            if (req.url === `/scm/api/deployments/${id}`) return { status: 404, body: "Deployment not found" };
-            if (req.url === "/scm/api/deployments/latest")
-                return { status: 200, body: JSON.stringify({ id, status: 4 }) };
-            if (req.url!.startsWith(`/arm${appId}/functions`)) {
-                return {
-                    status: 200,
-                    body: JSON.stringify({ value: [{ name: "app/gate-event" }, { name: "app/gate-sweep" }] }),
-                };
-            }
-            return { status: 404, body: "" };
-        });
-        try {
-            expect((await publishAndWait(inputs(azure.base))).deploymentId).toBe(id);
-            expect(azure.requests.map((r) => r.url)).toContain("/scm/api/deployments/latest");
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("fails with the service's status text when the deployment fails", async () => {
-        const azure = await fakeAzure((req) => {
-            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
-            return {
-                status: 200,
-                body: JSON.stringify({
-                    id,
-                    status: 3,
-                    status_text: "App setting WEBSITE_RUN_FROM_PACKAGE is not supported",
-                }),
-            };
-        });
-        try {
-            await expect(publishAndWait(inputs(azure.base))).rejects.toThrow(
-                /failed \(status 3\): App setting WEBSITE_RUN_FROM_PACKAGE/,
-            );
-            expect(azure.requests.some((r) => r.url.includes("/functions"))).toBe(false);
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("fails at once on a publish the service rejects for good", async () => {
-        const azure = await fakeAzure(() => ({ status: 400, body: "Package is not a valid zip file" }));
-        try {
-            await expect(publishAndWait(inputs(azure.base))).rejects.toThrow(
-                /publish of .* failed: 400 Package is not a valid zip/,
-            );
-            expect(azure.requests).toHaveLength(1);
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("times out when the functions never appear", async () => {
-        const azure = await fakeAzure((req) => {
-            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: id };
-            if (req.url!.startsWith("/scm/api/deployments"))
-                return { status: 200, body: JSON.stringify({ id, status: 4 }) };
-            return { status: 200, body: JSON.stringify({ value: [{ name: "app/gate-event" }] }) };
-        });
-        try {
-            await expect(publishAndWait({ ...inputs(azure.base), timeoutSeconds: 0.3 })).rejects.toThrow(
-                /timed out .* waiting for functions gate-event, gate-sweep/,
-            );
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("refuses to publish without a token and says why, before sending anything", async () => {
-        const azure = await fakeAzure(() => ({ status: 202, body: id }));
-        try {
-            await expect(
-                publishAndWait({ ...inputs(azure.base), accessToken: `${NO_TOKEN_PREFIX}no credentials configured` }),
-            ).rejects.toThrow(
-                /no bearer token to publish .* \(no credentials configured\); pass GateHandler publishToken/,
-            );
-            await expect(publishAndWait({ ...inputs(azure.base), accessToken: "" })).rejects.toThrow(
-                /no bearer token .*\(empty\)/,
-            );
-            expect(azure.requests).toHaveLength(0);
-        } finally {
-            await azure.close();
-        }
-    });
-
-    it("refuses a zip that changed since the plan, before sending anything", async () => {
-        const azure = await fakeAzure(() => ({ status: 202, body: id }));
-        try {
-            await expect(publishAndWait({ ...inputs(azure.base), packageHash: "0".repeat(64) })).rejects.toThrow(
-                /changed since the plan/,
-            );
-            expect(azure.requests).toHaveLength(0);
-        } finally {
-            await azure.close();
-        }
-    });
-});
+// The publish itself (OneDeploy over HTTPS, through the serialized provider): handler-publish-serialized.test.ts.
