@@ -54,7 +54,7 @@ import { rulesForGate, type ApprovalRule, type GateTiming } from "../core/rules"
 import type { GatePosition } from "../core/strategy";
 import { parseConfigMap, type StackConfig } from "../config";
 import type { Decision } from "../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
+import { RedeliveryRequested } from "../handlers/gate-approval/src/event-handler";
 import type { Notification } from "../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../components/fleet";
 import { LIFECYCLE_SUBSCRIPTION_NAME } from "../components/gate-events";
