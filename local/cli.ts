@@ -4,14 +4,30 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
 import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan";
-import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./rehearse";
 import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
 import { ProgramError } from "./mocks";
-import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
 import { loadStackFile, StackFileError } from "./stack-file";
+
+// The handler (and the emulators it runs against) load only for the commands that run it:
+// `rehearse`, `replay` and `start` import these modules when they start, `plan` never does.
+const loadRehearse = () => import("./rehearse");
+const loadReplay = () => import("./replay");
+
+/** The stack a command uses when `--stack` is not given. */
+export const DEFAULT_STACK = "dev";
+/** Events `replay` hands the handler at once unless `--concurrency` says otherwise (Event Grid delivers concurrently). */
+export const DEFAULT_REPLAY_CONCURRENCY = 16;
+
+/** A usage mistake in an option's value (exit 1 with the message). */
+export class CliInputError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "CliInputError";
+    }
+}
 
 interface PlanOptions {
     readonly stack: string;
@@ -56,6 +72,7 @@ async function plan(opts: PlanOptions): Promise<number> {
 
 interface RehearseCliOptions {
     readonly stack: string;
+    readonly dir?: string;
     readonly json?: boolean;
     readonly now?: string;
     readonly approveManual?: boolean;
@@ -78,7 +95,7 @@ function numberFlag(
     if (value === undefined) return undefined;
     const n = Number(value);
     if (value.trim() === "" || !Number.isFinite(n) || !ok(n))
-        throw new ReplayInputError(`${flag} "${value}" is not ${what}`);
+        throw new CliInputError(`${flag} "${value}" is not ${what}`);
     return n;
 }
 
@@ -86,8 +103,18 @@ function isoDate(flag: string, value: string | undefined): Date | undefined {
     if (value === undefined) return undefined;
     const d = new Date(value);
     if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
-        throw new ReplayInputError(`${flag} "${value}" is not an ISO 8601 date-time`);
+        throw new CliInputError(`${flag} "${value}" is not an ISO 8601 date-time`);
     return d;
+}
+
+/** Commander's parser of a whole number ≥ 1, naming the flag in its error. */
+function positiveInteger(flag: string): (value: string) => number {
+    return (value) => {
+        const n = Number(value);
+        if (value.trim() === "" || !Number.isInteger(n) || n < 1)
+            throw new InvalidArgumentError(`${flag} "${value}" is not a whole number ≥ 1`);
+        return n;
+    };
 }
 
 /** Writes the rollout diagram where a PR workflow can pick it up; returns the path. */
@@ -100,6 +127,8 @@ function writeDiagram(stack: string, mermaid: string): string {
 }
 
 async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promise<number> {
+    const { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } = await loadRehearse();
+    const dir = opts.dir !== undefined ? path.resolve(opts.dir) : undefined;
     const now = isoDate("--now", opts.now);
     const upgradeMinutes = numberFlag(
         "--upgrade-minutes",
@@ -112,6 +141,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
     const seed = numberFlag("--seed", opts.seed, (n) => Number.isInteger(n), "an integer");
     const result = await rehearse({
         stack: opts.stack,
+        ...(dir !== undefined ? { dir } : {}),
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
@@ -127,7 +157,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
     if (opts.json) {
         process.stdout.write(`${JSON.stringify(rehearsalJson(result), null, 2)}\n`);
     } else {
-        const file = loadStackFile(opts.stack, PROJECT_ROOT);
+        const file = loadStackFile(opts.stack, dir ?? PROJECT_ROOT);
         const mermaid = rehearsalMermaid(result, parseConfigMap(file.config, file.secretKeys));
         const written = writeDiagram(opts.stack, mermaid);
         process.stdout.write(
@@ -168,9 +198,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     program
         .command("plan")
         .description("run a stack's program under mocks; print the resource tree and policy verdict")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to use")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml to use (also with --program)", DEFAULT_STACK)
         .option("--json", "print the plan as JSON (README: plan JSON shape)")
-        .option("--program <file>", "run this Pulumi TypeScript program instead of the project's")
+        .option(
+            "--program <file>",
+            "run this Pulumi TypeScript program instead of the project's, with the config of --stack",
+        )
         .option("--policy-pack-config <file>", "policy pack config (JSON), as pulumi preview --policy-pack-config")
         .option("--preview", "plan as a first pulumi preview sees it: ids and computed outputs unknown")
         .option("--dir <dir>", "directory of Pulumi.yaml and Pulumi.<stack>.yaml (default: the project root)")
@@ -182,26 +215,44 @@ export async function main(argv: readonly string[]): Promise<number> {
         .command("replay")
         .description("push recorded gate events through the real handler against the ARM emulator")
         .argument("<file>", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler", DEFAULT_STACK)
+        .option("--dir <dir>", "directory of Pulumi.<stack>.yaml (default: the project root)")
         .option("--json", "print one decision object per event (README: replay JSON shape)")
         .option("--now <iso>", "fix the handler's clock, e.g. 2026-11-24T10:00:00Z (window checks)")
-        .action(async (file: string, opts: { stack: string; json?: boolean; now?: string }) => {
-            const now = isoDate("--now", opts.now);
-            const result = await replay({
-                stack: opts.stack,
-                events: readEventsFile(file),
-                ...(now ? { now } : {}),
-            });
-            process.stdout.write(
-                opts.json ? `${JSON.stringify(result.decisions, null, 2)}\n` : `${formatReplay(result)}\n`,
-            );
-            code = 0;
-        });
+        .option(
+            "--concurrency <n>",
+            "events handled at once, as Event Grid delivers them; decisions are printed in input order",
+            positiveInteger("--concurrency"),
+            DEFAULT_REPLAY_CONCURRENCY,
+        )
+        .action(
+            async (
+                file: string,
+                opts: { stack: string; dir?: string; json?: boolean; now?: string; concurrency: number },
+            ) => {
+                const now = isoDate("--now", opts.now);
+                const { formatReplay, readEventsFile, replay } = await loadReplay();
+                const result = await replay({
+                    stack: opts.stack,
+                    events: readEventsFile(file),
+                    concurrency: opts.concurrency,
+                    // The emulator on its own thread: the handler keeps this one.
+                    emulator: "worker",
+                    ...(opts.dir !== undefined ? { dir: path.resolve(opts.dir) } : {}),
+                    ...(now ? { now } : {}),
+                });
+                process.stdout.write(
+                    opts.json ? `${JSON.stringify(result.decisions, null, 2)}\n` : `${formatReplay(result)}\n`,
+                );
+                code = 0;
+            },
+        );
 
     program
         .command("rehearse")
         .description("simulate an update run of a stack: each gate's routing, decision and timing")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse", DEFAULT_STACK)
+        .option("--dir <dir>", "directory of Pulumi.<stack>.yaml (default: the project root)")
         .option("--json", "print { stack, gates, stuck, durationMs } (README: rehearse JSON shape)")
         .option("--now <iso>", "start of the virtual clock, e.g. 2026-11-24T09:00:00Z (default: now)")
         .option("--approve-manual", "approve manual gates as a person would (otherwise the run waits there)")
@@ -239,7 +290,9 @@ export async function main(argv: readonly string[]): Promise<number> {
             e instanceof StackFileError ||
             e instanceof ProgramError ||
             e instanceof PolicyConfigError ||
-            e instanceof ReplayInputError
+            e instanceof CliInputError ||
+            // Thrown by local/replay.ts (loaded lazily): a file that is not events.
+            (e instanceof Error && e.name === "ReplayInputError")
         ) {
             process.stderr.write(`${e.message}\n`);
             return 1;
@@ -251,12 +304,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     return code;
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written: into a pipe, writes may still be
+ * queued, and `process.exit` at once would cut a long `--json` output short.
+ */
+function exitWhenFlushed(code: number): void {
+    let pending = 2;
+    const done = () => {
+        if (--pending === 0) process.exit(code);
+    };
+    process.stdout.write("", done);
+    process.stderr.write("", done);
+}
+
 if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: unknown) => {
-            process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-            process.exit(1);
-        },
-    );
+    main(process.argv.slice(2)).then(exitWhenFlushed, (e: unknown) => {
+        process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        exitWhenFlushed(1);
+    });
 }

@@ -5,7 +5,8 @@
  */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { main } from "../local/cli";
 
 const ROOT = path.resolve(__dirname, "..");
 const SAMPLE = path.resolve(ROOT, "../shared/fixtures/events/resolved/eventgrid-schema-gate-created.json");
@@ -38,4 +39,25 @@ describe("CLI output", () => {
         },
         180_000,
     );
+});
+
+describe("--help", () => {
+    it.each<[string, string[]]>([
+        ["start", []],
+        ["plan", ["--stack <name>", "--json", "--program <file>", "--dir <dir>", "--preview", "--policy-pack-config"]],
+        ["rehearse", ["--stack <name>", "--dir <dir>", "--now <iso>", "--approve-manual", "--fail <member>"]],
+        ["replay", ["<file>", "--stack <name>", "--dir <dir>", "--now <iso>", "--concurrency <n>"]],
+    ])("%s --help lists its options and exits 0", async (command, options) => {
+        const out: string[] = [];
+        const spy = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+        try {
+            expect(await main([command, "--help"])).toBe(0);
+        } finally {
+            spy.mockRestore();
+        }
+        const text = out.join("");
+        expect(text).toMatch(new RegExp(`^Usage: fleet-gates ${command} `));
+        for (const o of options) expect(text).toContain(o);
+        if (command !== "start") expect(text).toMatch(/--stack <name>[\s\S]*\(default:\s+"dev"\)/);
+    });
 });
