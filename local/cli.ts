@@ -117,6 +117,36 @@ function positiveInteger(flag: string): (value: string) => number {
     };
 }
 
+/**
+ * The events dead-lettered in a Blob container, oldest blob first, as published. A SAS in the URL
+ * signs the requests; without one, the user's Azure sign-in does (`DefaultAzureCredential`:
+ * environment, managed identity, Azure CLI, ...). Progress goes to stderr.
+ */
+async function deadLetteredEvents(url: string): Promise<unknown[]> {
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        throw new CliInputError(`--dead-letter "${url}" is not a URL`);
+    }
+    if (parsed.protocol !== "https:") throw new CliInputError(`--dead-letter "${url}" is not an https URL`);
+    const { readDeadLetterBlobs } = await import("./dead-letter-storage");
+    const sas = parsed.searchParams.has("sig");
+    const credential = sas ? undefined : new (await import("@azure/identity")).DefaultAzureCredential();
+    let blobs: Awaited<ReturnType<typeof readDeadLetterBlobs>>;
+    try {
+        blobs = await readDeadLetterBlobs(url, credential ? { credential } : {});
+    } catch (e) {
+        if (e instanceof Error && e.name === "DeadLetterReadError") throw e;
+        throw new CliInputError(`--dead-letter ${parsed.origin}${parsed.pathname}: ${(e as Error).message}`);
+    }
+    const events = blobs.flatMap((b) => b.events);
+    process.stderr.write(
+        `${events.length} dead-lettered event(s) in ${blobs.length} blob(s) of ${parsed.origin}${parsed.pathname}\n`,
+    );
+    return events;
+}
+
 /** Writes the rollout diagram where a PR workflow can pick it up; returns the path. */
 function writeDiagram(stack: string, mermaid: string): string {
     const dir = path.join(PROJECT_ROOT, ".rehearsal");
@@ -214,7 +244,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     program
         .command("replay")
         .description("push recorded gate events through the real handler against the ARM emulator")
-        .argument("<file>", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
+        .argument("[file]", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
+        .option(
+            "--dead-letter <container-url>",
+            "instead of a file: the events dead-lettered in this Blob container (a SAS in the URL, or your Azure sign-in)",
+        )
         .option("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler", DEFAULT_STACK)
         .option("--dir <dir>", "directory of Pulumi.<stack>.yaml (default: the project root)")
         .option("--json", "print one decision object per event (README: replay JSON shape)")
@@ -227,14 +261,25 @@ export async function main(argv: readonly string[]): Promise<number> {
         )
         .action(
             async (
-                file: string,
-                opts: { stack: string; dir?: string; json?: boolean; now?: string; concurrency: number },
+                file: string | undefined,
+                opts: {
+                    stack: string;
+                    dir?: string;
+                    json?: boolean;
+                    now?: string;
+                    concurrency: number;
+                    deadLetter?: string;
+                },
             ) => {
                 const now = isoDate("--now", opts.now);
+                if ((file === undefined) === (opts.deadLetter === undefined))
+                    throw new CliInputError("replay: give an events FILE or --dead-letter CONTAINER-URL (one of them)");
                 const { formatReplay, readEventsFile, replay } = await loadReplay();
+                const events =
+                    opts.deadLetter !== undefined ? await deadLetteredEvents(opts.deadLetter) : readEventsFile(file!);
                 const result = await replay({
                     stack: opts.stack,
-                    events: readEventsFile(file),
+                    events,
                     concurrency: opts.concurrency,
                     // The emulator on its own thread: the handler keeps this one.
                     emulator: "worker",
@@ -291,8 +336,8 @@ export async function main(argv: readonly string[]): Promise<number> {
             e instanceof ProgramError ||
             e instanceof PolicyConfigError ||
             e instanceof CliInputError ||
-            // Thrown by local/replay.ts (loaded lazily): a file that is not events.
-            (e instanceof Error && e.name === "ReplayInputError")
+            // Thrown by modules loaded lazily: a file that is not events, a blob that is not dead letters.
+            (e instanceof Error && (e.name === "ReplayInputError" || e.name === "DeadLetterReadError"))
         ) {
             process.stderr.write(`${e.message}\n`);
             return 1;

@@ -54,6 +54,7 @@ import { rulesForGate, type ApprovalRule, type GateTiming } from "../core/rules"
 import type { GatePosition } from "../core/strategy";
 import { parseConfigMap, type StackConfig } from "../config";
 import type { Decision } from "../handlers/gate-approval/src/audit";
+import type { BlobAccess } from "./dead-letter-storage";
 import { RedeliveryRequested } from "../handlers/gate-approval/src/event-handler";
 import type { Notification } from "../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../components/fleet";
@@ -171,6 +172,11 @@ export interface RehearseOptions {
     readonly onProgress?: (line: string) => void;
     /** Sees every batch of events Fleet publishes, as published (Event Grid schema, before filtering). */
     readonly onPublish?: (events: readonly JsonObject[]) => void;
+    /**
+     * A storage account (Blob endpoint, e.g. Azurite's) the dead-letter blobs are written to at the end,
+     * each in its subscription's dead-letter container, as Event Grid writes them.
+     */
+    readonly deadLetterStorage?: { readonly accountUrl: string } & BlobAccess;
 }
 
 /** An event subscription of the plan, as deployed. */
@@ -767,6 +773,12 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
             }
         });
 
+        if (opts.deadLetterStorage && eventGrid.deadLetters.blobs.length > 0) {
+            const { accountUrl, ...access } = opts.deadLetterStorage;
+            // The storage SDK loads only when there is something to write.
+            const { writeDeadLetterBlobs } = await import("./dead-letter-storage");
+            await writeDeadLetterBlobs(eventGrid.deadLetters.blobs, accountUrl, access);
+        }
         return {
             stack: opts.stack,
             fleetId,
