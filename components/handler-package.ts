@@ -198,12 +198,15 @@ export type PublishAnswer = "accepted" | "retry" | "fail";
 
 /**
  * What to do with the answer to `POST /api/publish`. Retried: throttling and server errors, a
- * deployment already running (409), the SCM site refusing a freshly granted caller (401/403), and
- * the 400 that wraps storage's 403 while the app identity's new role assignment propagates.
+ * deployment already running (409), the SCM site refusing a freshly granted caller (403), and
+ * the 400 that wraps storage's 403 while the app identity's new role assignment propagates. A 401
+ * refuses the token itself (expired, another tenant or audience): the same token would be refused
+ * until the timeout, so it fails at once (`unauthorizedMessage` says what to do).
  */
 export function classifyPublishResponse(status: number, body: string): PublishAnswer {
     if (status === 200 || status === 202) return "accepted";
-    if (status === 401 || status === 403 || status === 408 || status === 409 || status === 429) return "retry";
+    if (status === 401) return "fail";
+    if (status === 403 || status === 408 || status === 409 || status === 429) return "retry";
     if (status >= 500) return "retry";
     if (status === 400 && /BlobUploadFailed|\b403\b|AuthorizationPermissionMismatch|not authorized/i.test(body)) {
         return "retry";
@@ -255,7 +258,11 @@ export interface PublishInputs {
     readonly zipPath: string;
     readonly packageHash: string;
     readonly functionNames: readonly string[];
-    readonly accessToken: string;
+    /**
+     * A bearer token to use as given. Omitted (the default): a token is taken from
+     * `DefaultAzureCredential` when publishing, and again whenever it comes within five minutes of expiry.
+     */
+    readonly accessToken?: string;
     readonly pollIntervalSeconds: number;
     readonly timeoutSeconds: number;
 }
@@ -265,9 +272,19 @@ export interface PublishResult {
     readonly functions: string[];
 }
 
+/** The error for a 401 from the SCM site or ARM: the token is refused, retrying it cannot help. */
+export function unauthorizedMessage(appId: string, what: string, tokenGiven: boolean, last: string): string {
+    return (
+        `OneDeploy publish of ${appId}: ${what} refused the bearer token (401): it has expired or is not valid for this ` +
+        "tenant or audience. Sign in again (az login; in CI, azure/login) and rerun pulumi up" +
+        (tokenGiven ? "; GateHandler publishToken is used as given: omit it to take a token when publishing" : "") +
+        `. Last answer: ${last}`
+    );
+}
+
 /**
  * Publishes the zip with OneDeploy and waits until the deployment succeeded and ARM lists every
- * expected function. Throws with the service's own words on failure or timeout.
+ * expected function. Throws with the service's own words on failure or timeout, and at once on 401.
  */
 export async function publishAndWait(inputs: PublishInputs): Promise<PublishResult> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -277,8 +294,9 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     const deadline = Date.now() + inputs.timeoutSeconds * 1000;
     const interval = Math.max(0, inputs.pollIntervalSeconds * 1000);
-    const auth = { Authorization: `Bearer ${inputs.accessToken}` };
     const scm = inputs.scmBaseUrl.replace(/\/+$/, "");
+    const arm = inputs.armBaseUrl.replace(/\/+$/, "");
+    const given = inputs.accessToken !== undefined;
     const overdue = (what: string, last: string) =>
         new Error(
             `OneDeploy publish of ${inputs.appId}: timed out after ${inputs.timeoutSeconds}s ${what}; last answer: ${last}`,
@@ -293,12 +311,30 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
             throw new Error(`OneDeploy publish of ${inputs.appId}: ${field} "${url}" is not an https URL`);
         }
     }
-    if (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:")) {
+    if (given && (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:"))) {
         throw new Error(
-            `no bearer token to publish ${inputs.appId} (${inputs.accessToken.slice("unavailable:".length) || "empty"}); ` +
-                "pass GateHandler publishToken or configure the azure-native provider's credentials",
+            `no bearer token to publish ${inputs.appId} (${(inputs.accessToken ?? "").slice("unavailable:".length) || "empty"}); ` +
+                "pass a valid GateHandler publishToken, or omit it to take one from DefaultAzureCredential when publishing",
         );
     }
+    // Without a given token: DefaultAzureCredential, asked when publishing (not at program start) and
+    // again near expiry, so a long deployment before the publish never hands over a stale token.
+    let cached: { token: string; expiresOnTimestamp: number } | undefined;
+    let credential: import("@azure/core-auth").TokenCredential | undefined;
+    const auth = async (): Promise<Record<string, string>> => {
+        if (given) return { Authorization: `Bearer ${inputs.accessToken}` };
+        if (!cached || cached.expiresOnTimestamp - 5 * 60_000 < Date.now()) {
+            if (!credential) {
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                const identity = require("@azure/identity") as typeof import("@azure/identity");
+                credential = new identity.DefaultAzureCredential();
+            }
+            const t = await credential.getToken(`${new URL(arm).origin}/.default`);
+            if (!t) throw new Error(`no bearer token to publish ${inputs.appId}: DefaultAzureCredential returned none`);
+            cached = t;
+        }
+        return { Authorization: `Bearer ${cached.token}` };
+    };
     const zip = nodeFs.readFileSync(inputs.zipPath);
     const actual = nodeCrypto.createHash("sha256").update(zip).digest("hex");
     if (actual !== inputs.packageHash) {
@@ -313,11 +349,12 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
         if (Date.now() > deadline) throw overdue("publishing", last);
         const res = await fetch(`${scm}/api/publish?RemoteBuild=false&Deployer=fleet-gates`, {
             method: "POST",
-            headers: { ...auth, "Content-Type": "application/zip" },
+            headers: { ...(await auth()), "Content-Type": "application/zip" },
             body: zip,
         });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "the SCM site", given, last));
         const answer = classifyPublishResponse(res.status, text);
         if (answer === "accepted") {
             deploymentId = parseDeploymentId(text);
@@ -332,9 +369,10 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     let which = deploymentId ?? "latest";
     for (let last = ""; ;) {
         if (Date.now() > deadline) throw overdue("waiting for the deployment", last);
-        const res = await fetch(`${scm}/api/deployments/${which}`, { headers: auth });
+        const res = await fetch(`${scm}/api/deployments/${which}`, { headers: await auth() });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "the SCM site", given, last));
         if (res.status === 404 && which !== "latest") {
             which = "latest";
             continue;
@@ -359,13 +397,13 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     }
 
     // 3. Wait until ARM lists every function (trigger sync), so Event Grid can validate the destination.
-    const arm = inputs.armBaseUrl.replace(/\/+$/, "");
     const listUrl = `${arm}${inputs.appId}/functions?api-version=2024-11-01`;
     for (let last = ""; ;) {
         if (Date.now() > deadline) throw overdue(`waiting for functions ${inputs.functionNames.join(", ")}`, last);
-        const res = await fetch(listUrl, { headers: auth });
+        const res = await fetch(listUrl, { headers: await auth() });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "ARM", given, last));
         if (res.status === 200) {
             const functions = registeredFunctionNames(JSON.parse(text));
             if (inputs.functionNames.every((f) => functions.includes(f))) return { deploymentId, functions };
@@ -391,7 +429,7 @@ function toPublishInputs(raw: Record<string, unknown>): PublishInputs {
         zipPath: String(raw.zipPath),
         packageHash: String(raw.packageHash),
         functionNames: Array.isArray(raw.functionNames) ? raw.functionNames.map(String) : [],
-        accessToken: typeof raw.accessToken === "string" ? raw.accessToken : "",
+        ...(typeof raw.accessToken === "string" ? { accessToken: raw.accessToken } : {}),
         pollIntervalSeconds: typeof raw.pollIntervalSeconds === "number" ? raw.pollIntervalSeconds : 5,
         timeoutSeconds: typeof raw.timeoutSeconds === "number" ? raw.timeoutSeconds : 900,
     };
@@ -443,8 +481,11 @@ export interface HandlerPublishArgs {
     /** SHA-256 of the zip: a new hash publishes again. */
     readonly packageHash: pulumi.Input<string>;
     readonly functionNames: pulumi.Input<pulumi.Input<string>[]>;
-    /** ARM-audience Microsoft Entra bearer token of the deploying principal; kept secret. */
-    readonly accessToken: pulumi.Input<string>;
+    /**
+     * An ARM-audience Microsoft Entra bearer token to use as given; kept secret. Omit it (the default)
+     * to take a token from `DefaultAzureCredential` when publishing.
+     */
+    readonly accessToken?: pulumi.Input<string>;
     readonly pollIntervalSeconds?: pulumi.Input<number>;
     readonly timeoutSeconds?: pulumi.Input<number>;
 }
@@ -462,7 +503,7 @@ export class HandlerPublish extends pulumi.dynamic.Resource {
             {
                 ...args,
                 armBaseUrl: args.armBaseUrl ?? ARM_BASE_URL,
-                accessToken: pulumi.secret(args.accessToken),
+                accessToken: args.accessToken === undefined ? undefined : pulumi.secret(args.accessToken),
                 deploymentId: undefined,
                 functions: undefined,
             },

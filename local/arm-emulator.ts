@@ -33,7 +33,7 @@ import { loopbackCertificate, type LoopbackCertificate } from "./tls";
 
 export const FLEET_API_VERSION = "2026-06-01";
 
-export type FaultKind = "429" | "500" | "503" | "reset" | "stall";
+export type FaultKind = "403" | "404" | "429" | "500" | "503" | "reset" | "stall";
 export type Route =
     "gates.get" | "gates.list" | "gates.patch" | "operation.get" | "updateRuns.get" | "clusters.get" | "metrics.batch";
 
@@ -171,7 +171,7 @@ const UPDATE_STATES: readonly UpdateState[] = [
     "Pending",
     "Completed",
 ];
-const FAULT_KINDS: readonly FaultKind[] = ["429", "500", "503", "reset", "stall"];
+const FAULT_KINDS: readonly FaultKind[] = ["403", "404", "429", "500", "503", "reset", "stall"];
 const ROUTES: readonly Route[] = [
     "gates.get",
     "gates.list",
@@ -889,6 +889,19 @@ export class ArmEmulator {
                 });
                 return;
             }
+            case "403":
+                this.sendError(
+                    ctx,
+                    new HttpError(
+                        403,
+                        "AuthorizationFailed",
+                        "The client does not have authorization to perform this action over this scope (injected fault).",
+                    ),
+                );
+                return;
+            case "404":
+                this.sendError(ctx, new HttpError(404, "NotFound", "The resource was not found (injected fault)."));
+                return;
             case "429":
                 this.sendError(
                     ctx,

@@ -97,6 +97,18 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
                 state: { name: rn },
             };
         }
+        case "pulumi-nodejs:dynamic/fleet-gates:ArmResource": {
+            // The id `ArmResource` returns: built from its parts, in the subscription it names.
+            const parent =
+                typeof inputs.parentResourcePath === "string" && inputs.parentResourcePath
+                    ? `/${inputs.parentResourcePath}`
+                    : "";
+            const rn = str(inputs.resourceName, name);
+            const id =
+                `/subscriptions/${str(inputs.subscriptionId, env.subscriptionId)}/resourceGroups/${str(inputs.resourceGroupName, "rg")}` +
+                `/providers/${str(inputs.resourceProviderNamespace, "Unknown")}${parent}/${str(inputs.resourceType, "unknown")}/${rn}`;
+            return { id, state: { armId: id, provisioningState: "Succeeded" } };
+        }
         case "azure-native:containerservice:Fleet":
             return {
                 id: `${rg}/providers/Microsoft.ContainerService/fleets/${str(inputs.fleetName, name)}`,

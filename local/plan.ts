@@ -123,6 +123,7 @@ function keyInputs(r: PlannedResource): string {
     };
     switch (r.type) {
         case "azure-native:resources:Resource":
+        case "pulumi-nodejs:dynamic/fleet-gates:ArmResource":
             add(
                 "type",
                 `${String(i.resourceProviderNamespace)}/${String(i.parentResourcePath ?? "")}/${String(i.resourceType)}`.replace(

@@ -289,7 +289,7 @@ describe("publish helpers", () => {
         [400, "BlobUploadFailedException: Response status code does not indicate success: 403", "retry"],
         [400, "This request is not authorized to perform this operation", "retry"],
         [400, "Package is not a valid zip file", "fail"],
-        [401, "", "retry"],
+        [401, "", "fail"],
         [403, "Ip Forbidden", "retry"],
         [404, "", "fail"],
         [409, "There is a deployment currently in progress", "retry"],

@@ -35,11 +35,16 @@ beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-gates-publish-"));
     const { stdout } = await promisify(execFile)(
         process.execPath,
-        [path.join(FIXTURES, "serialize-dynamic-provider.cjs"), ROOT],
+        [
+            path.join(FIXTURES, "serialize-dynamic-provider.cjs"),
+            ROOT,
+            "components/handler-package.ts",
+            "handlerPublishProvider",
+        ],
         { maxBuffer: 64 << 20 },
     );
     providerFile = path.join(work, "provider.js");
-    fs.writeFileSync(providerFile, (JSON.parse(stdout) as { text: string }).text);
+    fs.writeFileSync(providerFile, stdout);
     caFile = path.join(work, "ca.pem");
     fs.writeFileSync(caFile, (await loopbackCertificate()).cert);
     const zip = zipFiles([{ name: "index.js", data: Buffer.from("module.exports = {};\n") }]);
@@ -56,13 +61,17 @@ interface Operation {
 }
 type Result = { ok: true; value: unknown } | { ok: false; error: string };
 
-/** Runs the operations in a fresh Node process that knows the provider only by its serialized text. */
-function host(operations: readonly Operation[]): Promise<Result[]> {
+/**
+ * Runs the operations in a fresh Node process that knows the provider only by its serialized text
+ * (`fixtures/run-dynamic-provider.cjs`, as Pulumi's dynamic provider host loads it). `env` is the
+ * whole environment of that process.
+ */
+function host(operations: readonly Operation[], env: Record<string, string> = {}): Promise<Result[]> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [path.join(FIXTURES, "dynamic-provider-host.cjs")], {
+        const child = spawn(process.execPath, [path.join(FIXTURES, "run-dynamic-provider.cjs"), ROOT, providerFile], {
             cwd: ROOT,
             // Trusts the loopback certificate the way an operator trusts a corporate CA; nothing else.
-            env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: caFile },
+            env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: caFile, ...env },
             stdio: ["pipe", "pipe", "pipe"],
         });
         let out = "";
@@ -71,10 +80,19 @@ function host(operations: readonly Operation[]): Promise<Result[]> {
         child.stderr.on("data", (c: Buffer) => (err += c.toString()));
         child.on("error", reject);
         child.on("close", (code) => {
-            if (code !== 0) reject(new Error(`provider host exited ${code}: ${err}`));
-            else resolve(JSON.parse(out) as Result[]);
+            if (code !== 0) return reject(new Error(`provider host exited ${code}: ${err}`));
+            const lines = out
+                .trim()
+                .split("\n")
+                .filter((l) => l !== "");
+            resolve(
+                lines.map((l) => {
+                    const r = JSON.parse(l) as { ok: boolean; result?: unknown; error?: string };
+                    return r.ok ? { ok: true, value: r.result } : { ok: false, error: r.error! };
+                }),
+            );
         });
-        child.stdin.end(JSON.stringify({ providerFile, operations }));
+        child.stdin.end(JSON.stringify(operations.map((o) => ({ op: o.method, args: o.args }))));
     });
 }
 
@@ -321,13 +339,62 @@ describe("the publish provider, serialized by @pulumi/pulumi/dynamic and run fro
             ]);
             const errors = results.map((r) => (r.ok ? "" : r.error));
             expect(errors[0]).toMatch(
-                /no bearer token to publish .* \(no credentials\); pass GateHandler publishToken/,
+                /no bearer token to publish .* \(no credentials\); pass a valid GateHandler publishToken/,
             );
             expect(errors[1]).toMatch(/no bearer token .*\(empty\)/);
             expect(errors[2]).toMatch(/changed since the plan/);
             expect(azure.requests).toHaveLength(0);
         } finally {
             await azure.close();
+        }
+    });
+
+    it("fails at once on a 401 (a stale or wrong token), saying what to do, instead of retrying it", async () => {
+        const azure = await fakeAzure(() => ({ status: 401, body: '{"error":"token expired"}' }));
+        try {
+            const [r] = await host([{ method: "create", args: [inputs(azure.base, { timeoutSeconds: 60 })] }]);
+            expect(r).toEqual({
+                ok: false,
+                error:
+                    `OneDeploy publish of ${APP_ID}: the SCM site refused the bearer token (401): it has expired or is not valid ` +
+                    "for this tenant or audience. Sign in again (az login; in CI, azure/login) and rerun pulumi up; " +
+                    "GateHandler publishToken is used as given: omit it to take a token when publishing. " +
+                    'Last answer: 401 {"error":"token expired"}',
+            });
+            expect(azure.requests).toHaveLength(1);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("without a given token, takes one from DefaultAzureCredential (here the Azure CLI) when publishing", async () => {
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-gates-az-"));
+        fs.writeFileSync(
+            path.join(bin, "az"),
+            `#!/bin/sh\necho "$@" >> "${path.join(bin, "az.log")}"\n` +
+                `echo '{"accessToken":"cli-token","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'\n`,
+            { mode: 0o755 },
+        );
+        const azure = await fakeAzure(healthy);
+        try {
+            const { accessToken: _given, ...withoutToken } = inputs(azure.base);
+            const [r] = await host([{ method: "create", args: [withoutToken] }], {
+                PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+                AZURE_TOKEN_CREDENTIALS: "AzureCliCredential",
+            });
+            expect(r).toMatchObject({ ok: true, value: { outs: { deploymentId: DEPLOYMENT } } });
+            expect(azure.requests.map((q) => q.headers.authorization)).toEqual([
+                "Bearer cli-token",
+                "Bearer cli-token",
+                "Bearer cli-token",
+            ]);
+            // Asked once, for the ARM endpoint the publish was given, and reused while valid.
+            expect(fs.readFileSync(path.join(bin, "az.log"), "utf8").trim().split("\n")).toEqual([
+                `account get-access-token --output json --resource ${azure.base}`,
+            ]);
+        } finally {
+            await azure.close();
+            fs.rmSync(bin, { recursive: true, force: true });
         }
     });
 });

@@ -6,6 +6,7 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { ARM_RESOURCE_TYPE } from "../components/arm-resource";
 import { gateEventFor } from "../core/event-filter";
 import { OFFLINE_DEFAULTS } from "../local/mocks";
 import { planStack } from "../local/plan";
@@ -23,7 +24,7 @@ describe("the tutorial's labelled stack", () => {
         const plan = await planStack("tutorial", { dir: DIR });
         expect(await evaluatePolicies(plan)).toEqual([]);
         const byType = (t: string) => plan.resources.filter((r) => r.type === t);
-        const members = byType("azure-native:resources:Resource").filter((r) => r.inputs.resourceType === "members");
+        const members = byType(ARM_RESOURCE_TYPE).filter((r) => r.inputs.resourceType === "members");
         expect(
             Object.fromEntries(
                 members.map((m) => [

@@ -59,6 +59,7 @@ export const T = {
     fleet: "azure-native:containerservice:Fleet",
     cluster: "azure-native:containerservice:ManagedCluster",
     generic: "azure-native:resources:Resource",
+    arm: "pulumi-nodejs:dynamic/fleet-gates:ArmResource",
     topic: "azure-native:eventgrid:SystemTopic",
     subscription: "azure-native:eventgrid:SystemTopicEventSubscription",
     assignment: "azure-native:authorization:RoleAssignment",
@@ -126,9 +127,10 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
             },
         },
         {
-            type: T.generic,
+            type: T.arm,
             name: "strategy",
             inputs: {
+                subscriptionId: SUB,
                 resourceGroupName: RG,
                 resourceProviderNamespace: "Microsoft.ContainerService",
                 parentResourcePath: "fleets/flt-dev",
@@ -166,7 +168,7 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
                 permissions: [
                     { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
                 ],
-                assignableScopes: [FLEET_ID],
+                assignableScopes: [`/subscriptions/${SUB}/resourceGroups/${RG}`],
             },
         },
         assignment("approvers-gates", APPROVER_ROLE_GUID, FLEET_ID, APPROVERS, ["approver-role"]),

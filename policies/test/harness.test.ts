@@ -18,7 +18,7 @@ const insecureCluster = () =>
 const LOCAL_ACCOUNTS = 'managed cluster "aks-blue" keeps local accounts; set disableLocalAccounts: true';
 
 describe("policy harness", () => {
-    it("lists the fifteen policies by their names", () => {
+    it("lists the seventeen policies by their names", () => {
         expect(policies.map((p) => p.name)).toEqual([
             "aks-resources-topic-subscription-scope",
             "aks-resources-topic-singleton",
@@ -28,8 +28,10 @@ describe("policy harness", () => {
             "topic-subscribers-read-subscription",
             "rbac-within-stack-subscription",
             "custom-roles-no-wildcards",
+            "custom-role-scopes-assignable",
             "gates-routed",
             "production-stages-gated",
+            "fleet-children-not-generic",
             "function-app-hardened",
             "member-clusters-entra-rbac",
             "role-assignment-rights-constrained",

@@ -90,6 +90,23 @@ describe("ArmClient against the emulator", () => {
         ]);
     });
 
+    it.each(["403", "404"] as const)(
+        "a %s from the operation poll (subscription-scoped Location) re-reads the gate instead",
+        async (kind) => {
+            world = await startWorld({ emulator: { patchMode: "async" } });
+            const id = world.gate({ n: 1 });
+            world.emu.inject({ route: "operation.get", kind, times: 1 });
+            world.emu.resetLog();
+            const r = await world.arm.patchGateState(id, "Completed", world.emu.gate(id)!.eTag);
+            expect(r.kind === "done" && r.gate?.view.state).toBe("Completed");
+            expect(world.emu.requests.map((q) => `${q.route} ${q.status}`)).toEqual([
+                "gates.patch 202",
+                `operation.get ${kind}`,
+                "gates.get 200",
+            ]);
+        },
+    );
+
     it("answers 404 on PATCH of a missing gate as not-found", async () => {
         world = await startWorld();
         expect((await world.arm.patchGateState(`${FLEET_ID}/gates/${guid(42)}`, "Completed", undefined)).kind).toBe(
