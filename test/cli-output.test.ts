@@ -46,7 +46,17 @@ describe("--help", () => {
         ["start", []],
         ["plan", ["--stack <name>", "--json", "--program <file>", "--dir <dir>", "--preview", "--policy-pack-config"]],
         ["rehearse", ["--stack <name>", "--dir <dir>", "--now <iso>", "--approve-manual", "--fail <member>"]],
-        ["replay", ["<file>", "--stack <name>", "--dir <dir>", "--now <iso>", "--concurrency <n>"]],
+        [
+            "replay",
+            [
+                "[file]",
+                "--dead-letter <container-url>",
+                "--stack <name>",
+                "--dir <dir>",
+                "--now <iso>",
+                "--concurrency <n>",
+            ],
+        ],
     ])("%s --help lists its options and exits 0", async (command, options) => {
         const out: string[] = [];
         const spy = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
