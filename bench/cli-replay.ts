@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { StageSpec } from "../core/strategy";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
 import { median, type Row } from "./common";
 import { generateReplayEvents, generateStackYaml } from "./generate";
 

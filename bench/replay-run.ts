@@ -10,8 +10,8 @@ import * as path from "node:path";
 import { isMainThread } from "node:worker_threads";
 import { parse } from "yaml";
 import type { StageSpec } from "../core/strategy";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { replay } from "../local/replay";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { replay } from "../local/simulate/replay";
 import { median, percentile, type Row } from "./common";
 import { generateReplayEvents, generateStackYaml } from "./generate";
 

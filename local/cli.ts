@@ -6,15 +6,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
-import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan";
-import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
-import { ProgramError } from "./mocks";
-import { loadStackFile, StackFileError } from "./stack-file";
+import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan/plan";
+import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./plan/policy-harness";
+import { ProgramError } from "./plan/mocks";
+import { loadStackFile, StackFileError } from "./plan/stack-file";
 
 // The handler (and the emulators it runs against) load only for the commands that run it:
 // `rehearse`, `replay` and `start` import these modules when they start, `plan` never does.
-const loadRehearse = () => import("./rehearse");
-const loadReplay = () => import("./replay");
+const loadRehearse = () => import("./simulate/rehearse");
+const loadReplay = () => import("./simulate/replay");
 
 /** The stack a command uses when `--stack` is not given. */
 export const DEFAULT_STACK = "dev";
@@ -130,7 +130,7 @@ async function deadLetteredEvents(url: string): Promise<unknown[]> {
         throw new CliInputError(`--dead-letter "${url}" is not a URL`);
     }
     if (parsed.protocol !== "https:") throw new CliInputError(`--dead-letter "${url}" is not an https URL`);
-    const { readDeadLetterBlobs } = await import("./dead-letter-storage");
+    const { readDeadLetterBlobs } = await import("./simulate/dead-letter-storage");
     const sas = parsed.searchParams.has("sig");
     const credential = sas ? undefined : new (await import("@azure/identity")).DefaultAzureCredential();
     let blobs: Awaited<ReturnType<typeof readDeadLetterBlobs>>;

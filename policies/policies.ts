@@ -1,6 +1,6 @@
 /**
  * The pack's policies, in the order they run and are listed. `index.ts` serves them as a policy
- * pack; the offline harness (`local/policy-harness.ts`) evaluates the same list over mocked plans.
+ * pack; the offline harness (`local/plan/policy-harness.ts`) evaluates the same list over mocked plans.
  */
 import type { EnforcementLevel, Policies } from "@pulumi/policy";
 import { requireAssignableCustomRoleScopes } from "./src/custom-role-scopes-assignable";

@@ -11,7 +11,7 @@ import {
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
-import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks } from "../local/plan/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const FLEET_ID = `/subscriptions/${SUB}/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/fleets/flt-dev`;

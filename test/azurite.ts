@@ -12,7 +12,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
-import { loopbackCertificate } from "../local/tls";
+import { loopbackCertificate } from "../local/emulators/tls";
 
 /** Azurite's well-known development account (documented, not a secret). */
 export const AZURITE_ACCOUNT = "devstoreaccount1";

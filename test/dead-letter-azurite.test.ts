@@ -16,10 +16,10 @@ import {
     type StoragePipelineOptions,
 } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { planStack, PROJECT_ROOT, type Plan } from "../local/plan";
-import { readDeadLetterBlobs, withoutDeliveryFields } from "../local/dead-letter-storage";
-import { rehearse, type RehearsalResult } from "../local/rehearse";
-import { replay } from "../local/replay";
+import { planStack, PROJECT_ROOT, type Plan } from "../local/plan/plan";
+import { readDeadLetterBlobs, withoutDeliveryFields } from "../local/simulate/dead-letter-storage";
+import { rehearse, type RehearsalResult } from "../local/simulate/rehearse";
+import { replay } from "../local/simulate/replay";
 import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, azuriteCredential, startAzurite, type Azurite } from "./azurite";
 
 /** Tuesday 10:00 in Berlin: inside the dev rule's window. */

@@ -9,7 +9,7 @@ import {
     fleetTags,
     hubProfile,
 } from "../components/fleet";
-import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/plan/mocks";
 
 const env = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };
 const SUB = `/subscriptions/${OFFLINE_DEFAULTS.subscriptionId}`;

@@ -25,7 +25,7 @@ import {
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
-import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks, SECRET_PLACEHOLDER } from "../local/mocks";
+import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks, SECRET_PLACEHOLDER } from "../local/plan/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const RG = "rg-fleet-dev";

@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NO_TOKEN_PREFIX, WEB_API_VERSION, zipFiles } from "../components/handler-package";
-import { loopbackCertificate } from "../local/tls";
+import { loopbackCertificate } from "../local/emulators/tls";
 
 const ROOT = path.resolve(__dirname, "..");
 const FIXTURES = path.join(__dirname, "fixtures");

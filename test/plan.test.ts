@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../config";
 import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleGuidOf } from "../core/roles";
 import { main } from "../local/cli";
-import { OFFLINE_DEFAULTS, ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/mocks";
-import { planJson, planStack, PROJECT_ROOT, type Plan } from "../local/plan";
+import { OFFLINE_DEFAULTS, ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/plan/mocks";
+import { planJson, planStack, PROJECT_ROOT, type Plan } from "../local/plan/plan";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 

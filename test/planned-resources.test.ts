@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ARM_RESOURCE_TYPE } from "../components/arm-resource";
 import { WEB_API_VERSION } from "../components/handler-package";
-import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/mocks";
-import { planStack, PROJECT_ROOT, type Plan } from "../local/plan";
+import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/plan/mocks";
+import { planStack, PROJECT_ROOT, type Plan } from "../local/plan/plan";
 import { loadFleetSpec, validateGenericResource } from "./spec-validator";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;

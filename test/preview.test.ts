@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { GUID_PATTERN } from "../core/arm-id";
 import { policies } from "../policies/policies";
-import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/mocks";
-import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
+import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/plan/mocks";
+import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../local/plan/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
 
 /** Pulumi's wire sentinel for a value unknown during preview. */
 const UNKNOWN = pulumi.runtime.unknownValue as string;

@@ -7,7 +7,7 @@ import {
     autoUpgradeProfileProperties,
     updateStrategyProperties,
 } from "../components/update-strategy";
-import { OFFLINE_DEFAULTS, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, runUnderMocks } from "../local/plan/mocks";
 import {
     definitionNames,
     exampleFiles,

@@ -8,11 +8,11 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ARM_RESOURCE_TYPE } from "../components/arm-resource";
 import { gateEventFor } from "../core/event-filter";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { planStack } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
-import { rehearse } from "../local/rehearse";
-import { replay } from "../local/replay";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { planStack } from "../local/plan/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
+import { rehearse } from "../local/simulate/rehearse";
+import { replay } from "../local/simulate/replay";
 
 const DIR = path.resolve(__dirname, "stacks");
 const FLEET_ID = `/subscriptions/${OFFLINE_DEFAULTS.subscriptionId}/resourceGroups/rg-fleet-gates-tutorial/providers/Microsoft.ContainerService/fleets/flt-tutorial`;

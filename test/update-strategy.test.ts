@@ -15,7 +15,7 @@ import {
     stageProblems,
     updateStrategyProperties,
 } from "../components/update-strategy";
-import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/plan/mocks";
 import { readExample } from "./spec-validator";
 
 const env = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };

@@ -8,9 +8,9 @@ import { compileLifecycleFilter, compileRuleFilter } from "../../core/event-filt
 import { AZURE_TOKEN_EXCHANGE_AUDIENCE, GITHUB_OIDC_ISSUER } from "../../core/github-oidc";
 import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";
 import type { ApprovalRule } from "../../core/rules";
-import type { PlannedResource } from "../../local/mocks";
-import type { Plan, PolicyViolation } from "../../local/plan";
-import { evaluatePolicies, type EvaluateOptions } from "../../local/policy-harness";
+import type { PlannedResource } from "../../local/plan/mocks";
+import type { Plan, PolicyViolation } from "../../local/plan/plan";
+import { evaluatePolicies, type EvaluateOptions } from "../../local/plan/policy-harness";
 
 export const SUB = "00000000-0000-4000-8000-000000000001";
 export const OTHER_SUB = "00000000-0000-4000-8000-000000000002";

@@ -6,7 +6,7 @@ import {
     evaluatePolicies,
     formatViolations,
     hasMandatoryViolation,
-} from "../../local/policy-harness";
+} from "../../local/plan/policy-harness";
 import { policies } from "../policies";
 import { T, compliantStack, evaluate, mutate, planOf, urnOf, violation } from "./fixture";
 

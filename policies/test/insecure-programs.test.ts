@@ -4,9 +4,9 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { OFFLINE_DEFAULTS, stableGuid } from "../../local/mocks";
-import { PROJECT_ROOT, planStack } from "../../local/plan";
-import { evaluatePolicies } from "../../local/policy-harness";
+import { OFFLINE_DEFAULTS, stableGuid } from "../../local/plan/mocks";
+import { PROJECT_ROOT, planStack } from "../../local/plan/plan";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { violation } from "./fixture";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;

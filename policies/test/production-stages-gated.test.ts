@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PolicyConfigError } from "../../local/policy-harness";
+import { PolicyConfigError } from "../../local/plan/policy-harness";
 import { stagePatternOf, ungatedProductionStages } from "../src/production-stages-gated";
 import { strategyOf } from "../src/strategy-model";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evaluatePolicies } from "../../local/policy-harness";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { scopeProblem } from "../src/rbac-within-stack-subscription";
 import {
     FLEET_ID,

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { loopbackCertificate } from "../../../local/tls";
+import { loopbackCertificate } from "../../../local/emulators/tls";
 import { ArmClient, ArmError } from "../src/arm-client";
 import { FAST, FLEET_ID, FLEET_REF, World, clusterId, countingCredential, guid, startWorld } from "./helpers";
 

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import { loopbackCertificate } from "../../tls";
+import { loopbackCertificate } from "../tls";
 
 export const FLEET_CHILD_API_VERSION = "2026-06-01";
 const CHILD_TYPES = new Map([

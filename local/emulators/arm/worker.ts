@@ -9,16 +9,9 @@
  */
 import { createRequire } from "node:module";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import {
-    ArmEmulator,
-    type ArmEmulatorOptions,
-    type EmulatorGate,
-    type MemberState,
-    type RequestLogEntry,
-    type UpdateRunSpec,
-} from "./arm-emulator";
-
-type AddGateSpec = Parameters<ArmEmulator["addGate"]>[0];
+import type { AddGateSpec } from "./gates";
+import { ArmEmulator } from "./server";
+import type { ArmEmulatorOptions, EmulatorGate, MemberState, RequestLogEntry, UpdateRunSpec } from "./types";
 
 interface Methods {
     start(options: ArmEmulatorOptions): { url: string; ca: string | undefined };

@@ -6,14 +6,14 @@
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import type { HttpClient } from "@azure/core-rest-pipeline";
 import { InvocationContext } from "@azure/functions";
-import type { ApprovalRule } from "../core/rules";
-import type { Decision } from "../handlers/gate-approval/src/audit";
-import { sweep } from "../handlers/gate-approval/src/engine";
-import { createGateEventHandler } from "../handlers/gate-approval/src/event-handler";
-import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { createRuntime } from "../handlers/gate-approval/src/runtime";
-import { readSettings } from "../handlers/gate-approval/src/settings";
-import { MemoryStateStore } from "../handlers/gate-approval/src/state";
+import type { ApprovalRule } from "../../core/rules";
+import type { Decision } from "../../handlers/gate-approval/src/audit";
+import { sweep } from "../../handlers/gate-approval/src/engine";
+import { createGateEventHandler } from "../../handlers/gate-approval/src/event-handler";
+import type { Notification } from "../../handlers/gate-approval/src/notifier";
+import { createRuntime } from "../../handlers/gate-approval/src/runtime";
+import { readSettings } from "../../handlers/gate-approval/src/settings";
+import { MemoryStateStore } from "../../handlers/gate-approval/src/state";
 
 export interface OfflineHandlerOptions {
     readonly fleetId: string;

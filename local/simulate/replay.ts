@@ -9,20 +9,20 @@
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { fleetId as fleetIdOf, gateId as gateIdOf } from "../core/arm-id";
-import { parseGateEvents, type GateEvent } from "../core/gate-event";
-import type { GatePosition, StageSpec } from "../core/strategy";
-import { parseConfigMap } from "../config";
-import type { Decision, Outcome } from "../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../handlers/gate-approval/src/event-handler";
-import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { managedClusterId } from "../components/fleet";
-import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./arm-emulator";
-import { ArmEmulatorRemote } from "./arm-emulator-worker";
-import { OFFLINE_DEFAULTS } from "./mocks";
+import { fleetId as fleetIdOf, gateId as gateIdOf } from "../../core/arm-id";
+import { parseGateEvents, type GateEvent } from "../../core/gate-event";
+import type { GatePosition, StageSpec } from "../../core/strategy";
+import { parseConfigMap } from "../../config";
+import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
+import { RedeliveryRequested } from "../../handlers/gate-approval/src/event-handler";
+import type { Notification } from "../../handlers/gate-approval/src/notifier";
+import { managedClusterId } from "../../components/fleet";
+import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "../emulators/arm";
+import { ArmEmulatorRemote } from "../emulators/arm/worker";
+import { OFFLINE_DEFAULTS } from "../plan/mocks";
 import { offlineHandler } from "./offline-handler";
-import { loadStackFile } from "./stack-file";
-import { PROJECT_ROOT } from "./plan";
+import { loadStackFile } from "../plan/stack-file";
+import { PROJECT_ROOT } from "../plan/plan";
 
 /** The `--json` contract: one object per event, in order (README, DESIGN.md). */
 export interface ReplayDecision {
@@ -189,6 +189,73 @@ async function startEmulator(where: "in-process" | "worker"): Promise<ReplayEmul
     };
 }
 
+/**
+ * Seeds the emulator from the stack and the events: its fleet with healthy members (those of groups
+ * before the furthest gate reached have updated), the update runs the events name, and a Pending
+ * gate per FleetGateCreated.
+ */
+async function seedEmulator(
+    emu: ReplayEmulator,
+    cfg: ReturnType<typeof parseConfigMap>,
+    fleetId: string,
+    subscriptionId: string,
+    created: readonly GateEvent[],
+): Promise<void> {
+    const completed = new Set<string>();
+    for (const e of created) {
+        const position = cfg.gates.find((g) => samePosition(g, e));
+        if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
+    }
+
+    // Seeding calls are sent in order (a worker answers them in order): await them all at once.
+    const seeding: unknown[] = [emu.addFleet(fleetId)];
+    for (const m of cfg.members) {
+        seeding.push(
+            emu.addMember(fleetId, {
+                name: m.name,
+                clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+                group: m.group,
+                updateState: completed.has(m.group) ? "Completed" : "NotStarted",
+                provisioningState: "Succeeded",
+                powerState: "Running",
+            }),
+        );
+    }
+    const stages = cfg.updateStrategy.stages.map((s) => ({
+        name: s.name,
+        groups: s.groups.map((g) => ({
+            name: g.name,
+            members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+        })),
+    }));
+    for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
+        seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
+    const seeded = new Set<string>();
+    for (const e of created) {
+        if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
+        seeded.add(e.gate.gateName);
+        seeding.push(
+            emu.addGate({
+                fleetId,
+                name: e.gate.gateName,
+                ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
+                gateType: "Approval",
+                state: "Pending",
+                target: {
+                    id: e.updateRunId,
+                    updateRunProperties: {
+                        name: e.updateRun.updateRunName,
+                        ...(e.stage !== undefined ? { stage: e.stage } : {}),
+                        ...(e.group !== undefined ? { group: e.group } : {}),
+                        timing: e.timing,
+                    },
+                },
+            }),
+        );
+    }
+    await Promise.all(seeding);
+}
+
 /** Seeds the emulator from the stack and the events, then runs every event through the handler. */
 export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
@@ -204,61 +271,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
         .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(`${fleetId.toLowerCase()}/`));
 
-    const completed = new Set<string>();
-    for (const e of created) {
-        const position = cfg.gates.find((g) => samePosition(g, e));
-        if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
-    }
-
     const emu = await startEmulator(opts.emulator ?? "in-process");
     try {
-        // Seeding calls are sent in order (a worker answers them in order): await them all at once.
-        const seeding: unknown[] = [emu.addFleet(fleetId)];
-        for (const m of cfg.members) {
-            seeding.push(
-                emu.addMember(fleetId, {
-                    name: m.name,
-                    clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
-                    group: m.group,
-                    updateState: completed.has(m.group) ? "Completed" : "NotStarted",
-                    provisioningState: "Succeeded",
-                    powerState: "Running",
-                }),
-            );
-        }
-        const stages = cfg.updateStrategy.stages.map((s) => ({
-            name: s.name,
-            groups: s.groups.map((g) => ({
-                name: g.name,
-                members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
-            })),
-        }));
-        for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
-            seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
-        const seeded = new Set<string>();
-        for (const e of created) {
-            if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
-            seeded.add(e.gate.gateName);
-            seeding.push(
-                emu.addGate({
-                    fleetId,
-                    name: e.gate.gateName,
-                    ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
-                    gateType: "Approval",
-                    state: "Pending",
-                    target: {
-                        id: e.updateRunId,
-                        updateRunProperties: {
-                            name: e.updateRun.updateRunName,
-                            ...(e.stage !== undefined ? { stage: e.stage } : {}),
-                            ...(e.group !== undefined ? { group: e.group } : {}),
-                            timing: e.timing,
-                        },
-                    },
-                }),
-            );
-        }
-        await Promise.all(seeding);
+        await seedEmulator(emu, cfg, fleetId, subscriptionId, created);
 
         const httpClient = timedHttpClient();
         const now = opts.now?.getTime();

@@ -326,7 +326,7 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
         }
         default: {
             // Pulumi rebuilds invoke errors from the gRPC `details` field.
-            const message = `offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`;
+            const message = `offline plan: no mock answers the invoke "${token}"; add it to local/plan/mocks.ts`;
             throw Object.assign(new Error(message), { details: message });
         }
     }

@@ -11,8 +11,8 @@
  */
 import type { TokenCredential } from "@azure/core-auth";
 import { AnonymousCredential, ContainerClient, type StoragePipelineOptions } from "@azure/storage-blob";
-import type { JsonObject } from "../core/event-filter";
-import type { DeadLetterBlob } from "./event-grid";
+import type { JsonObject } from "../../core/event-filter";
+import type { DeadLetterBlob } from "../emulators/event-grid";
 
 /** How to reach a storage account. */
 export interface BlobAccess {
