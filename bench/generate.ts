@@ -4,6 +4,9 @@
  * rule for every After gate (so each rule is one event subscription).
  */
 import { stringify } from "yaml";
+import { gateEventFor } from "../core/event-filter";
+import { gatePositions, type StageSpec } from "../core/strategy";
+import { gateName } from "./common";
 
 export interface GeneratedStackOptions {
     readonly members: number;
@@ -67,4 +70,24 @@ export function generateStackConfig(opts: GeneratedStackOptions): Record<string,
 
 export function generateStackYaml(opts: GeneratedStackOptions): string {
     return stringify({ config: generateStackConfig(opts) });
+}
+
+/** `events` FleetGateCreated events cycling over the strategy's gates (alternating schemas), each gate new. */
+export function generateReplayEvents(stages: readonly StageSpec[], fleetId: string, events: number): unknown[] {
+    const positions = gatePositions(stages);
+    return Array.from({ length: events }, (_, i) => {
+        const g = positions[i % positions.length]!;
+        return gateEventFor(
+            {
+                fleetId,
+                gateName: gateName(i + 1),
+                updateRunName: `run-${Math.floor(i / positions.length) + 1}`,
+                stage: g.stage,
+                ...(g.group !== undefined ? { group: g.group } : {}),
+                timing: g.timing,
+                displayName: g.displayName,
+            },
+            { schema: i % 2 === 0 ? "EventGridSchema" : "CloudEventSchemaV1_0" },
+        );
+    });
 }

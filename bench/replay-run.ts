@@ -9,31 +9,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { isMainThread } from "node:worker_threads";
 import { parse } from "yaml";
-import { gateEventFor } from "../core/event-filter";
-import { gatePositions, type StageSpec } from "../core/strategy";
+import type { StageSpec } from "../core/strategy";
 import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
 import { replay } from "../local/simulate/replay";
-import { gateName, median, percentile, type Row } from "./common";
-import { generateStackYaml } from "./generate";
-
-function replayEvents(stages: readonly StageSpec[], fleetId: string, events: number): unknown[] {
-    const positions = gatePositions(stages);
-    return Array.from({ length: events }, (_, i) => {
-        const g = positions[i % positions.length]!;
-        return gateEventFor(
-            {
-                fleetId,
-                gateName: gateName(i + 1),
-                updateRunName: `run-${Math.floor(i / positions.length) + 1}`,
-                stage: g.stage,
-                ...(g.group !== undefined ? { group: g.group } : {}),
-                timing: g.timing,
-                displayName: g.displayName,
-            },
-            { schema: i % 2 === 0 ? "EventGridSchema" : "CloudEventSchemaV1_0" },
-        );
-    });
-}
+import { median, percentile, type Row } from "./common";
+import { generateReplayEvents, generateStackYaml } from "./generate";
 
 async function replayStack(check: "clusterHealth" | "window", events: number, concurrency: number) {
     const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-bench-replay-"));
@@ -46,7 +26,7 @@ async function replayStack(check: "clusterHealth" | "window", events: number, co
         // The emulator runs in a worker thread: its own core, so the handler's throughput is what is measured.
         const r = await replay({
             stack: "bench",
-            events: replayEvents(stages, fleetId, events),
+            events: generateReplayEvents(stages, fleetId, events),
             dir,
             concurrency,
             emulator: "worker",

@@ -3,11 +3,12 @@
  * Timings are wall-clock medians of repeated runs after a warm-up; they are measurements, not tests.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateStackYaml } from "./generate";
 import { median, type Row } from "./common";
+import { benchCliReplay } from "./cli-replay";
 import { benchBundle, benchReplay } from "./handler";
 import { benchFilters, benchRehearsal } from "./rehearse";
 
@@ -59,7 +60,52 @@ function machine(): string {
     return `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
 }
 
+const CLI_REPLAY_TITLE = "Whole CLI: `npm run replay`";
+const CLI_REPLAY_INTRO =
+    "The command a user runs, end to end in fresh processes: 1 event and 4,000 events of a generated 30-member stack whose rules are window checks (`bench/cli-replay.ts`).";
+
+/**
+ * `npm run bench -- --only cli-replay`: measures only the whole-CLI replay and replaces that section
+ * of `results.md` (stamped with its own machine and date), leaving the other sections as they were.
+ */
+function onlyCliReplay(): void {
+    const file = path.join(__dirname, "results.md");
+    const r = benchCliReplay();
+    const section = [
+        `## ${CLI_REPLAY_TITLE}`,
+        "",
+        CLI_REPLAY_INTRO,
+        "",
+        `Measured on its own (\`npm run bench -- --only cli-replay\`): ${machine()}, ${new Date().toISOString().slice(0, 10)}, load average ${os
+            .loadavg()
+            .map((x) => x.toFixed(1))
+            .join(" / ")} (1 / 5 / 15 min) at the end.`,
+        "",
+        "| measurement | value |",
+        "|---|---|",
+        ...r.rows.map((x) => `| ${x.label} | ${x.value} |`),
+        "",
+        ...r.notes.map((n) => `- ${n}`),
+        "",
+    ].join("\n");
+    const text = readFileSync(file, "utf8");
+    const start = text.indexOf(`## ${CLI_REPLAY_TITLE}`);
+    const next = start < 0 ? -1 : text.indexOf("\n## ", start + 1);
+    const updated =
+        start < 0
+            ? `${text.trimEnd()}\n\n${section}`
+            : `${text.slice(0, start)}${section}${next < 0 ? "" : text.slice(next + 1)}`;
+    writeFileSync(file, updated);
+    process.stdout.write(`${section}\n`);
+}
+
 async function main(): Promise<void> {
+    if (process.argv.includes("--only")) {
+        const what = process.argv[process.argv.indexOf("--only") + 1];
+        if (what !== "cli-replay") throw new Error(`--only ${String(what)}: only "cli-replay" can run on its own`);
+        onlyCliReplay();
+        return;
+    }
     const sections: string[] = [];
     const plan = await benchPlan();
     sections.push(
@@ -92,6 +138,7 @@ async function main(): Promise<void> {
             "The real Event Grid trigger, engine, ARM client and checks, through `local/simulate/replay.ts`.",
             benchReplay(),
         ),
+        ...table(CLI_REPLAY_TITLE, CLI_REPLAY_INTRO, benchCliReplay()),
         ...table(
             "Gate handler: bundle",
             "The package `pulumi up` deploys (`handlers/gate-approval/bundle.ts`).",
@@ -113,7 +160,7 @@ async function main(): Promise<void> {
         "",
         `Machine: ${machine()}`,
         `Date: ${new Date().toISOString().slice(0, 10)}`,
-        "Rerun: `npm run bench` (rewrites this file).",
+        "Rerun: `npm run bench` (rewrites this file); `npm run bench -- --only cli-replay` reruns only the whole-CLI replay section.",
         "",
         ...sections,
     ].join("\n");

@@ -5,6 +5,11 @@
  * azure-native 3.28 types FleetMember at 2024-05-02-preview, which has no `labels`, so members are
  * `ArmResource`s (./arm-resource.ts: PUT/GET/DELETE at the GA api-version 2026-06-01, not azure-native's
  * generic resource, whose existence check uses another api-version); clusters and the fleet stay typed.
+ *
+ * Member labels and Azure tags are kept apart: labels are Fleet's (what update stages and placements
+ * select on) and go to the FleetMember only; tags are the stack's Azure metadata and go to the
+ * resource group, fleet and clusters only. A label never becomes a tag, so a label named like a tag
+ * (`environment: canary` in a stack tagged `environment: dev`) is neither refused nor copied.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as containerservice from "@pulumi/azure-native/containerservice";
@@ -22,12 +27,6 @@ export const FLEET_NAME_MAX = 63;
 export const MEMBER_NAME_MAX = 50;
 /** The hub's dnsPrefix is `<fleetName>-hub` and may have at most 54 characters. */
 export const HUB_DNS_PREFIX_MAX = 54;
-/** Azure limits: 50 tags per resource, names up to 512 and values up to 256 characters. */
-export const MAX_TAGS = 50;
-export const TAG_NAME_MAX = 512;
-export const TAG_VALUE_MAX = 256;
-/** Characters Azure rejects in tag names (label keys such as `fleet.azure.com/ring` contain `/`). */
-const TAG_NAME_FORBIDDEN = /[<>%&\\?/]/g;
 const RESOURCE_GROUP_PATTERN = /^[-\w.()]{0,89}[-\w()]$/;
 
 /** One member cluster and how it joins the fleet. */
@@ -36,7 +35,7 @@ export interface FleetMemberSpec {
     readonly name: string;
     /** Update group; must be a group of the update strategy. */
     readonly group: string;
-    /** FleetMember labels; also written to the cluster's tags (tag-safe). */
+    /** FleetMember labels (Fleet's, for stage and placement selection); never written as Azure tags. */
     readonly labels: Readonly<Record<string, string>>;
     /** Nodes of the single system pool. */
     readonly nodeCount: number;
@@ -74,43 +73,6 @@ export interface FleetMemberProperties {
 /** `properties` of a FleetMember. Labels are always sent, even empty, so every PUT states them explicitly. */
 export function fleetMemberProperties(spec: FleetMemberSpec, clusterId: string): FleetMemberProperties {
     return { clusterResourceId: clusterId, group: spec.group, labels: { ...spec.labels } };
-}
-
-/** A label key as an Azure tag name: forbidden characters become `_`. */
-export function tagName(key: string): string {
-    return key.replace(TAG_NAME_FORBIDDEN, "_");
-}
-
-/**
- * Tags of a member cluster: `tags` plus the member's labels as tags. Azure compares tag names
- * case-insensitively, so a label that lands on an existing tag with another value is a contradiction
- * and throws, naming both fields.
- */
-export function memberTags(
-    tags: Readonly<Record<string, string>>,
-    labels: Readonly<Record<string, string>>,
-): Record<string, string> {
-    const result: Record<string, string> = { ...tags };
-    const origin = new Map<string, { field: string; name: string }>();
-    for (const k of Object.keys(tags)) origin.set(k.toLowerCase(), { field: `tags.${k}`, name: k });
-    for (const [key, value] of Object.entries(labels)) {
-        const name = tagName(key);
-        if (name.length > TAG_NAME_MAX) throw new Error(`labels.${key}: longer than ${TAG_NAME_MAX} characters`);
-        if (value.length > TAG_VALUE_MAX)
-            throw new Error(`labels.${key}: value longer than ${TAG_VALUE_MAX} characters`);
-        const seen = origin.get(name.toLowerCase());
-        if (seen) {
-            const existing = result[seen.name]!;
-            if (existing !== value)
-                throw new Error(`labels.${key} "${value}" contradicts ${seen.field} "${existing}" (same tag name)`);
-            continue;
-        }
-        origin.set(name.toLowerCase(), { field: `labels.${key}`, name });
-        result[name] = value;
-    }
-    if (Object.keys(result).length > MAX_TAGS)
-        throw new Error(`labels: ${Object.keys(result).length} tags with the labels; Azure allows at most ${MAX_TAGS}`);
-    return result;
 }
 
 /** Tags of every resource: `tags` plus `environment`; a different `tags.environment` contradicts it. */
@@ -185,18 +147,12 @@ export class Fleet extends pulumi.ComponentResource {
 
         const problems = fleetProblems(args);
         if (problems.length > 0) throw new Error(`Fleet "${name}": ${problems.join("; ")}`);
-        // Tag contradictions surface with the component name and the member's index.
-        const checked = <T>(where: string, build: () => T): T => {
-            try {
-                return build();
-            } catch (e) {
-                throw new Error(`Fleet "${name}": ${where}${(e as Error).message}`);
-            }
-        };
-        const tags = checked("", () => fleetTags(args.environment, args.tags));
-        const clusterTags = Object.fromEntries(
-            args.members.map((m, i) => [m.name, checked(`members[${i}].`, () => memberTags(tags, m.labels))]),
-        );
+        let tags: Record<string, string>;
+        try {
+            tags = fleetTags(args.environment, args.tags);
+        } catch (e) {
+            throw new Error(`Fleet "${name}": ${(e as Error).message}`);
+        }
 
         const resourceGroup = new resources.ResourceGroup(
             `${name}-rg`,
@@ -243,7 +199,7 @@ export class Fleet extends pulumi.ComponentResource {
                     aadProfile: { managed: true, enableAzureRBAC: true },
                     disableLocalAccounts: true,
                     enableRBAC: true,
-                    tags: clusterTags[m.name],
+                    tags,
                 },
                 { parent: this, dependsOn: [resourceGroup] },
             );

@@ -167,6 +167,34 @@ export function unauthorizedMessage(appId: string, what: string, tokenGiven: boo
 }
 
 /**
+ * The Authorization header of the publish's requests: the given token as it is, else one from
+ * DefaultAzureCredential, asked when publishing (not at program start) and again near expiry, so a
+ * long deployment before the publish never hands over a stale token.
+ */
+function publishAuthorization(
+    accessToken: string | undefined,
+    arm: string,
+    appId: string,
+): () => Promise<Record<string, string>> {
+    let cached: { token: string; expiresOnTimestamp: number } | undefined;
+    let credential: import("@azure/core-auth").TokenCredential | undefined;
+    return async () => {
+        if (accessToken !== undefined) return { Authorization: `Bearer ${accessToken}` };
+        if (!cached || cached.expiresOnTimestamp - 5 * 60_000 < Date.now()) {
+            if (!credential) {
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                const identity = require("@azure/identity") as typeof import("@azure/identity");
+                credential = new identity.DefaultAzureCredential();
+            }
+            const t = await credential.getToken(`${new URL(arm).origin}/.default`);
+            if (!t) throw new Error(`no bearer token to publish ${appId}: DefaultAzureCredential returned none`);
+            cached = t;
+        }
+        return { Authorization: `Bearer ${cached.token}` };
+    };
+}
+
+/**
  * Publishes the zip with OneDeploy and waits until the deployment succeeded and ARM lists every
  * expected function. Throws with the service's own words on failure or timeout, and at once on 401.
  */
@@ -186,30 +214,22 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
             `OneDeploy publish of ${inputs.appId}: timed out after ${inputs.timeoutSeconds}s ${what}; last answer: ${last}`,
         );
 
+    // The bearer token goes to both endpoints: never over plain http, whatever the URL says.
+    for (const [field, url] of [
+        ["scmBaseUrl", inputs.scmBaseUrl],
+        ["armBaseUrl", inputs.armBaseUrl],
+    ] as const) {
+        if (!/^https:\/\//i.test(url)) {
+            throw new Error(`OneDeploy publish of ${inputs.appId}: ${field} "${url}" is not an https URL`);
+        }
+    }
     if (given && (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:"))) {
         throw new Error(
             `no bearer token to publish ${inputs.appId} (${(inputs.accessToken ?? "").slice("unavailable:".length) || "empty"}); ` +
                 "pass a valid GateHandler publishToken, or omit it to take one from DefaultAzureCredential when publishing",
         );
     }
-    // Without a given token: DefaultAzureCredential, asked when publishing (not at program start) and
-    // again near expiry, so a long deployment before the publish never hands over a stale token.
-    let cached: { token: string; expiresOnTimestamp: number } | undefined;
-    let credential: import("@azure/core-auth").TokenCredential | undefined;
-    const auth = async (): Promise<Record<string, string>> => {
-        if (given) return { Authorization: `Bearer ${inputs.accessToken}` };
-        if (!cached || cached.expiresOnTimestamp - 5 * 60_000 < Date.now()) {
-            if (!credential) {
-                // eslint-disable-next-line @typescript-eslint/no-require-imports
-                const identity = require("@azure/identity") as typeof import("@azure/identity");
-                credential = new identity.DefaultAzureCredential();
-            }
-            const t = await credential.getToken(`${new URL(arm).origin}/.default`);
-            if (!t) throw new Error(`no bearer token to publish ${inputs.appId}: DefaultAzureCredential returned none`);
-            cached = t;
-        }
-        return { Authorization: `Bearer ${cached.token}` };
-    };
+    const auth = publishAuthorization(inputs.accessToken, arm, inputs.appId);
     const zip = nodeFs.readFileSync(inputs.zipPath);
     const actual = nodeCrypto.createHash("sha256").update(zip).digest("hex");
     if (actual !== inputs.packageHash) {

@@ -5,17 +5,33 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
 import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan/plan";
-import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./simulate/rehearse";
 import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./plan/policy-harness";
 import { ProgramError } from "./plan/mocks";
-import { formatReplay, readEventsFile, replay, ReplayInputError } from "./simulate/replay";
 import { loadStackFile, StackFileError } from "./plan/stack-file";
 import { OFFLINE_DEFAULTS } from "./plan/mocks";
-import { formatStagedRuns, rehearseStagedRuns, stagedRunJson, stagedRunsMermaid } from "./simulate/staged-run";
-import { createStagedUpdateRun, hubKubeConfigFromAzure } from "./stage-run";
+
+// The handler (and the emulators it runs against) load only for the commands that run it:
+// `rehearse`, `replay` and `start` import these modules when they start, `plan` never does.
+const loadRehearse = () => import("./simulate/rehearse");
+const loadStagedRun = () => import("./simulate/staged-run");
+const loadHubClient = () => import("./stage-run");
+const loadReplay = () => import("./simulate/replay");
+
+/** The stack a command uses when `--stack` is not given. */
+export const DEFAULT_STACK = "dev";
+/** Events `replay` hands the handler at once unless `--concurrency` says otherwise (Event Grid delivers concurrently). */
+export const DEFAULT_REPLAY_CONCURRENCY = 16;
+
+/** A usage mistake in an option's value (exit 1 with the message). */
+export class CliInputError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "CliInputError";
+    }
+}
 
 interface PlanOptions {
     readonly stack: string;
@@ -83,7 +99,7 @@ function numberFlag(
     if (value === undefined) return undefined;
     const n = Number(value);
     if (value.trim() === "" || !Number.isFinite(n) || !ok(n))
-        throw new ReplayInputError(`${flag} "${value}" is not ${what}`);
+        throw new CliInputError(`${flag} "${value}" is not ${what}`);
     return n;
 }
 
@@ -91,8 +107,48 @@ function isoDate(flag: string, value: string | undefined): Date | undefined {
     if (value === undefined) return undefined;
     const d = new Date(value);
     if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
-        throw new ReplayInputError(`${flag} "${value}" is not an ISO 8601 date-time`);
+        throw new CliInputError(`${flag} "${value}" is not an ISO 8601 date-time`);
     return d;
+}
+
+/** Commander's parser of a whole number ≥ 1, naming the flag in its error. */
+function positiveInteger(flag: string): (value: string) => number {
+    return (value) => {
+        const n = Number(value);
+        if (value.trim() === "" || !Number.isInteger(n) || n < 1)
+            throw new InvalidArgumentError(`${flag} "${value}" is not a whole number ≥ 1`);
+        return n;
+    };
+}
+
+/**
+ * The events dead-lettered in a Blob container, oldest blob first, as published. A SAS in the URL
+ * signs the requests; without one, the user's Azure sign-in does (`DefaultAzureCredential`:
+ * environment, managed identity, Azure CLI, ...). Progress goes to stderr.
+ */
+async function deadLetteredEvents(url: string): Promise<unknown[]> {
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        throw new CliInputError(`--dead-letter "${url}" is not a URL`);
+    }
+    if (parsed.protocol !== "https:") throw new CliInputError(`--dead-letter "${url}" is not an https URL`);
+    const { readDeadLetterBlobs } = await import("./simulate/dead-letter-storage");
+    const sas = parsed.searchParams.has("sig");
+    const credential = sas ? undefined : new (await import("@azure/identity")).DefaultAzureCredential();
+    let blobs: Awaited<ReturnType<typeof readDeadLetterBlobs>>;
+    try {
+        blobs = await readDeadLetterBlobs(url, credential ? { credential } : {});
+    } catch (e) {
+        if (e instanceof Error && e.name === "DeadLetterReadError") throw e;
+        throw new CliInputError(`--dead-letter ${parsed.origin}${parsed.pathname}: ${(e as Error).message}`);
+    }
+    const events = blobs.flatMap((b) => b.events);
+    process.stderr.write(
+        `${events.length} dead-lettered event(s) in ${blobs.length} blob(s) of ${parsed.origin}${parsed.pathname}\n`,
+    );
+    return events;
 }
 
 /** Writes the rollout diagram where a PR workflow can pick it up; returns the path. */
@@ -106,6 +162,9 @@ function writeDiagram(stack: string, mermaid: string, staged?: string): string {
 }
 
 async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promise<number> {
+    const { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } = await loadRehearse();
+    const { formatStagedRuns, rehearseStagedRuns, stagedRunJson, stagedRunsMermaid } = await loadStagedRun();
+    const dir = opts.dir !== undefined ? path.resolve(opts.dir) : undefined;
     const now = isoDate("--now", opts.now);
     const upgradeMinutes = numberFlag(
         "--upgrade-minutes",
@@ -118,7 +177,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
     const seed = numberFlag("--seed", opts.seed, (n) => Number.isInteger(n), "an integer");
     const result = await rehearse({
         stack: opts.stack,
-        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+        ...(dir !== undefined ? { dir } : {}),
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
@@ -131,7 +190,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
         ...(planned ? { plan: planned } : {}),
         ...(opts.json ? {} : { onProgress: (line: string) => process.stderr.write(`${line}\n`) }),
     });
-    const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
+    const file = loadStackFile(opts.stack, dir ?? PROJECT_ROOT);
     const cfg = parseConfigMap(file.config, file.secretKeys);
     // Staged workload rollouts on the hub: one run per placement, its approval requests decided by the handler.
     const staged = await rehearseStagedRuns({
@@ -158,6 +217,65 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
         );
     }
     return result.stuck.length > 0 || stagedStuck ? 1 : 0;
+}
+
+interface StageRunCliOptions {
+    readonly stack: string;
+    readonly placement: string;
+    readonly snapshot: string;
+    readonly run?: string;
+    readonly dir?: string;
+    readonly offline?: boolean;
+    readonly approveManual?: boolean;
+    readonly json?: boolean;
+}
+
+/** `npm run stage-run`: create a staged update run on the stack's hub, or rehearse it with `--offline`. */
+async function stageRunCommand(opts: StageRunCliOptions): Promise<number> {
+    if (!/^\d+$/.test(opts.snapshot))
+        throw new CliInputError(`--snapshot "${opts.snapshot}" is not a resource snapshot index (0, 1, ...)`);
+    const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
+    const cfg = parseConfigMap(file.config, file.secretKeys);
+    const placement = cfg.placements.find((p) => p.name === opts.placement);
+    if (!placement)
+        throw new CliInputError(
+            `--placement "${opts.placement}" is not a placement of stack ${opts.stack} (placements: ${cfg.placements.map((p) => p.name).join(", ") || "none"})`,
+        );
+    if (opts.offline) {
+        const { formatStagedRuns, rehearseStagedRuns, stagedRunJson, stagedRunsMermaid } = await loadStagedRun();
+        const runs = await rehearseStagedRuns({
+            config: cfg,
+            subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+            placement: placement.name,
+            snapshot: opts.snapshot,
+            ...(opts.run ? { run: opts.run } : {}),
+            ...(opts.approveManual ? { approveManual: true } : {}),
+        });
+        process.stdout.write(
+            opts.json
+                ? `${JSON.stringify(runs.map(stagedRunJson)[0], null, 2)}\n`
+                : `${formatStagedRuns(runs)}\n\n\`\`\`mermaid\n${stagedRunsMermaid(runs)}\n\`\`\`\n`,
+        );
+        return runs.some((r) => r.stuck.length > 0) ? 1 : 0;
+    }
+    const subscriptionId = file.config["azure-native:subscriptionId"];
+    if (!subscriptionId)
+        throw new CliInputError(
+            `stage-run needs azure-native:subscriptionId in Pulumi.${opts.stack}.yaml (or use --offline)`,
+        );
+    const { createStagedUpdateRun, hubKubeConfigFromAzure } = await loadHubClient();
+    const kc = await hubKubeConfigFromAzure({
+        subscriptionId,
+        resourceGroup: cfg.resourceGroupName,
+        fleetName: cfg.fleet.name,
+    });
+    const name = await createStagedUpdateRun(kc, {
+        placement,
+        snapshot: opts.snapshot,
+        ...(opts.run ? { run: opts.run } : {}),
+    });
+    process.stdout.write(`created run ${name} of placement ${placement.name} at resource snapshot ${opts.snapshot}\n`);
+    return 0;
 }
 
 /** `npm start`: the dev stack's plan and policy verdict, then a rehearsal of an update run. */
@@ -191,9 +309,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     program
         .command("plan")
         .description("run a stack's program under mocks; print the resource tree and policy verdict")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to use")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml to use (also with --program)", DEFAULT_STACK)
         .option("--json", "print the plan as JSON (README: plan JSON shape)")
-        .option("--program <file>", "run this Pulumi TypeScript program instead of the project's")
+        .option(
+            "--program <file>",
+            "run this Pulumi TypeScript program instead of the project's, with the config of --stack",
+        )
         .option("--policy-pack-config <file>", "policy pack config (JSON), as pulumi preview --policy-pack-config")
         .option("--preview", "plan as a first pulumi preview sees it: ids and computed outputs unknown")
         .option("--dir <dir>", "directory of Pulumi.yaml and Pulumi.<stack>.yaml (default: the project root)")
@@ -204,28 +325,60 @@ export async function main(argv: readonly string[]): Promise<number> {
     program
         .command("replay")
         .description("push recorded gate events through the real handler against the ARM emulator")
-        .argument("<file>", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler")
+        .argument("[file]", "events: a JSON array, one event, or JSON lines; Event Grid or CloudEvents schema")
+        .option(
+            "--dead-letter <container-url>",
+            "instead of a file: the events dead-lettered in this Blob container (a SAS in the URL, or your Azure sign-in)",
+        )
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml seeds the emulator and the handler", DEFAULT_STACK)
+        .option("--dir <dir>", "directory of Pulumi.<stack>.yaml (default: the project root)")
         .option("--json", "print one decision object per event (README: replay JSON shape)")
         .option("--now <iso>", "fix the handler's clock, e.g. 2026-11-24T10:00:00Z (window checks)")
-        .action(async (file: string, opts: { stack: string; json?: boolean; now?: string }) => {
-            const now = isoDate("--now", opts.now);
-            const result = await replay({
-                stack: opts.stack,
-                events: readEventsFile(file),
-                ...(now ? { now } : {}),
-            });
-            process.stdout.write(
-                opts.json ? `${JSON.stringify(result.decisions, null, 2)}\n` : `${formatReplay(result)}\n`,
-            );
-            code = 0;
-        });
+        .option(
+            "--concurrency <n>",
+            "events handled at once, as Event Grid delivers them; decisions are printed in input order",
+            positiveInteger("--concurrency"),
+            DEFAULT_REPLAY_CONCURRENCY,
+        )
+        .action(
+            async (
+                file: string | undefined,
+                opts: {
+                    stack: string;
+                    dir?: string;
+                    json?: boolean;
+                    now?: string;
+                    concurrency: number;
+                    deadLetter?: string;
+                },
+            ) => {
+                const now = isoDate("--now", opts.now);
+                if ((file === undefined) === (opts.deadLetter === undefined))
+                    throw new CliInputError("replay: give an events FILE or --dead-letter CONTAINER-URL (one of them)");
+                const { formatReplay, readEventsFile, replay } = await loadReplay();
+                const events =
+                    opts.deadLetter !== undefined ? await deadLetteredEvents(opts.deadLetter) : readEventsFile(file!);
+                const result = await replay({
+                    stack: opts.stack,
+                    events,
+                    concurrency: opts.concurrency,
+                    // The emulator on its own thread: the handler keeps this one.
+                    emulator: "worker",
+                    ...(opts.dir !== undefined ? { dir: path.resolve(opts.dir) } : {}),
+                    ...(now ? { now } : {}),
+                });
+                process.stdout.write(
+                    opts.json ? `${JSON.stringify(result.decisions, null, 2)}\n` : `${formatReplay(result)}\n`,
+                );
+                code = 0;
+            },
+        );
 
     program
         .command("rehearse")
         .description("simulate an update run of a stack: each gate's routing, decision and timing")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse")
-        .option("--dir <dir>", "directory holding Pulumi.<name>.yaml (default: the project)")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml to rehearse", DEFAULT_STACK)
+        .option("--dir <dir>", "directory of Pulumi.<stack>.yaml (default: the project root)")
         .option("--json", "print { stack, gates, stuck, durationMs, stagedRuns } (README: rehearse JSON shape)")
         .option("--now <iso>", "start of the virtual clock, e.g. 2026-11-24T09:00:00Z (default: now)")
         .option("--approve-manual", "approve manual gates as a person would (otherwise the run waits there)")
@@ -248,7 +401,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     program
         .command("stage-run")
         .description("start a staged rollout of a placement on the stack's hub (a rollback: an older --snapshot)")
-        .requiredOption("--stack <name>", "stack whose Pulumi.<name>.yaml names the placement")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml names the placement", DEFAULT_STACK)
         .requiredOption("--placement <name>", "the placement to roll out")
         .option("--snapshot <index>", "resource snapshot index to roll out (default 1; older = rollback)", "1")
         .option("--run <name>", "name of the run (default <placement>-run-<snapshot>-<UTC minute>)")
@@ -256,65 +409,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option("--offline", "rehearse the run against the loopback hub and ARM emulators instead")
         .option("--approve-manual", "with --offline: a person approves requests no rule decides")
         .option("--json", "with --offline: print the run as a stagedRuns entry (README: rehearse JSON shape)")
-        .action(
-            async (opts: {
-                stack: string;
-                placement: string;
-                snapshot: string;
-                run?: string;
-                dir?: string;
-                offline?: boolean;
-                approveManual?: boolean;
-                json?: boolean;
-            }) => {
-                if (!/^\d+$/.test(opts.snapshot))
-                    throw new ReplayInputError(
-                        `--snapshot "${opts.snapshot}" is not a resource snapshot index (0, 1, ...)`,
-                    );
-                const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
-                const cfg = parseConfigMap(file.config, file.secretKeys);
-                const placement = cfg.placements.find((p) => p.name === opts.placement);
-                if (!placement)
-                    throw new ReplayInputError(
-                        `--placement "${opts.placement}" is not a placement of stack ${opts.stack} (placements: ${cfg.placements.map((p) => p.name).join(", ") || "none"})`,
-                    );
-                if (opts.offline) {
-                    const runs = await rehearseStagedRuns({
-                        config: cfg,
-                        subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
-                        placement: placement.name,
-                        snapshot: opts.snapshot,
-                        ...(opts.run ? { run: opts.run } : {}),
-                        ...(opts.approveManual ? { approveManual: true } : {}),
-                    });
-                    process.stdout.write(
-                        opts.json
-                            ? `${JSON.stringify(runs.map(stagedRunJson)[0], null, 2)}\n`
-                            : `${formatStagedRuns(runs)}\n\n\`\`\`mermaid\n${stagedRunsMermaid(runs)}\n\`\`\`\n`,
-                    );
-                    code = runs.some((r) => r.stuck.length > 0) ? 1 : 0;
-                    return;
-                }
-                const subscriptionId = file.config["azure-native:subscriptionId"];
-                if (!subscriptionId)
-                    throw new ReplayInputError(
-                        `stage-run needs azure-native:subscriptionId in Pulumi.${opts.stack}.yaml (or use --offline)`,
-                    );
-                const kc = await hubKubeConfigFromAzure({
-                    subscriptionId,
-                    resourceGroup: cfg.resourceGroupName,
-                    fleetName: cfg.fleet.name,
-                });
-                const name = await createStagedUpdateRun(kc, {
-                    placement,
-                    snapshot: opts.snapshot,
-                    ...(opts.run ? { run: opts.run } : {}),
-                });
-                process.stdout.write(
-                    `created run ${name} of placement ${placement.name} at resource snapshot ${opts.snapshot}\n`,
-                );
-            },
-        );
+        .action(async (opts: StageRunCliOptions) => {
+            code = await stageRunCommand(opts);
+        });
 
     // If the event loop drains before a command finishes, something awaited can never settle:
     // fail loudly rather than let Node exit 0 with nothing printed.
@@ -334,7 +431,9 @@ export async function main(argv: readonly string[]): Promise<number> {
             e instanceof StackFileError ||
             e instanceof ProgramError ||
             e instanceof PolicyConfigError ||
-            e instanceof ReplayInputError
+            e instanceof CliInputError ||
+            // Thrown by modules loaded lazily: a file that is not events, a blob that is not dead letters.
+            (e instanceof Error && (e.name === "ReplayInputError" || e.name === "DeadLetterReadError"))
         ) {
             process.stderr.write(`${e.message}\n`);
             return 1;
@@ -346,12 +445,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     return code;
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written: into a pipe, writes may still be
+ * queued, and `process.exit` at once would cut a long `--json` output short.
+ */
+function exitWhenFlushed(code: number): void {
+    let pending = 2;
+    const done = () => {
+        if (--pending === 0) process.exit(code);
+    };
+    process.stdout.write("", done);
+    process.stderr.write("", done);
+}
+
 if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: unknown) => {
-            process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-            process.exit(1);
-        },
-    );
+    main(process.argv.slice(2)).then(exitWhenFlushed, (e: unknown) => {
+        process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        exitWhenFlushed(1);
+    });
 }

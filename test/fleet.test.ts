@@ -8,8 +8,6 @@ import {
     fleetProblems,
     fleetTags,
     hubProfile,
-    memberTags,
-    tagName,
 } from "../components/fleet";
 import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/plan/mocks";
 
@@ -131,11 +129,11 @@ describe("Fleet component under mocks", () => {
             aadProfile: { managed: true, enableAzureRBAC: true },
             disableLocalAccounts: true,
             enableRBAC: true,
-            tags: { owner: "platform", environment: "dev", ring: "0" },
+            tags: { owner: "platform", environment: "dev" },
         });
     });
 
-    it("passes a member's kubernetesVersion and location, and makes label keys tag-safe", async () => {
+    it("passes a member's kubernetesVersion and location", async () => {
         const { byName } = await plan(args());
         const green = byName("dev-aks-dev-green").inputs;
         expect(green.kubernetesVersion).toBe("1.33.2");
@@ -143,7 +141,6 @@ describe("Fleet component under mocks", () => {
         expect(green.agentPoolProfiles).toEqual([
             { name: "system", mode: "System", count: 3, vmSize: "Standard_D4s_v5", osType: "Linux" },
         ]);
-        expect(green.tags).toEqual({ owner: "platform", environment: "dev", "fleet.azure.com_ring": "1" });
         expect(byName("dev-aks-dev-blue").inputs).not.toHaveProperty("kubernetesVersion");
     });
 
@@ -229,11 +226,6 @@ describe("Fleet component under mocks", () => {
             { tags: { environment: "prod" } },
             'Fleet "dev": tags.environment "prod" contradicts environment "dev"',
         ],
-        [
-            "a label contradicting a tag",
-            { members: [{ ...blue, labels: { Owner: "someone-else" } }] },
-            'Fleet "dev": members[0].labels.Owner "someone-else" contradicts tags.owner "platform"',
-        ],
         ["an upper-case fleet name", { fleetName: "Flt-Dev" }, 'fleetName "Flt-Dev" must be 1-63 lower-case'],
         ["a system pool without nodes", { members: [{ ...blue, nodeCount: 0 }] }, "members[0].nodeCount 0 must be"],
     ])("throws early on %s", async (_what, overrides, message) => {
@@ -261,51 +253,28 @@ describe("fleetMemberProperties", () => {
     });
 });
 
-describe("memberTags", () => {
-    it.each<[string, Record<string, string>, Record<string, string>, Record<string, string>]>([
-        ["no labels", { owner: "p" }, {}, { owner: "p" }],
-        ["labels added", { owner: "p" }, { ring: "0" }, { owner: "p", ring: "0" }],
-        [
-            "equal value on a shared name is kept once",
-            { environment: "dev" },
-            { environment: "dev" },
-            { environment: "dev" },
-        ],
-        [
-            "same name in another case with equal value",
-            { Environment: "dev" },
-            { environment: "dev" },
-            { Environment: "dev" },
-        ],
-        ["'/' in a key", {}, { "fleet.azure.com/ring": "1" }, { "fleet.azure.com_ring": "1" }],
-        ["every forbidden character", {}, { "a<b>c%d&e\\f?g/h": "v" }, { a_b_c_d_e_f_g_h: "v" }],
-    ])("%s", (_what, tags, labels, expected) => {
-        expect(memberTags(tags, labels)).toEqual(expected);
+describe("member labels and Azure tags are kept apart", () => {
+    // Microsoft's staged-rollout tutorial labels members `environment: canary`, `order: "1"`.
+    const canary: FleetMemberSpec = { ...blue, labels: { environment: "canary", order: "1", Owner: "someone-else" } };
+
+    it("sends labels named like the stack's tags to the member unchanged and keeps them off the cluster", async () => {
+        const { byName } = await plan(args({ members: [canary, green] }));
+        expect(byName("dev-aks-dev-blue-member").inputs.properties).toMatchObject({
+            labels: { environment: "canary", order: "1", Owner: "someone-else" },
+        });
+        expect(byName("dev-aks-dev-blue").inputs.tags).toEqual({ owner: "platform", environment: "dev" });
     });
 
-    it.each<[string, Record<string, string>, Record<string, string>, string]>([
-        ["a label against a tag", { env: "dev" }, { ENV: "prod" }, 'labels.ENV "prod" contradicts tags.env "dev"'],
-        [
-            "two labels landing on one tag name",
-            {},
-            { "a/b": "1", a_b: "2" },
-            'labels.a_b "2" contradicts labels.a/b "1"',
-        ],
-        ["a value over 256 characters", {}, { k: "v".repeat(257) }, "labels.k: value longer than 256"],
-    ])("throws on %s", (_what, tags, labels, message) => {
-        expect(() => memberTags(tags, labels)).toThrow(message);
-    });
-
-    it("throws past Azure's 50 tags", () => {
-        const labels = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`l${i}`, "x"]));
-        expect(() => memberTags({ owner: "p" }, labels)).toThrow(
-            "labels: 51 tags with the labels; Azure allows at most 50",
+    it("tags every cluster with the stack's tags only, whatever its labels", async () => {
+        const { resources } = await plan(args({ members: [canary, green] }));
+        const clusters = resources.filter((r) => r.type === "azure-native:containerservice:ManagedCluster");
+        expect(clusters.map((c) => [c.name, c.inputs.tags])).toEqual(
+            expect.arrayContaining([
+                ["dev-aks-dev-blue", { owner: "platform", environment: "dev" }],
+                ["dev-aks-dev-green", { owner: "platform", environment: "dev" }],
+            ]),
         );
-        expect(Object.keys(memberTags({}, labels))).toHaveLength(50);
-    });
-
-    it("tagName leaves safe keys alone", () => {
-        expect(tagName("ring")).toBe("ring");
+        expect(clusters).toHaveLength(2);
     });
 });
 

@@ -147,6 +147,42 @@ describe("npm run replay (CLI)", () => {
         expect(decisions.map((d) => d.outcome)).toEqual(["approved", "manual"]);
     });
 
+    it("handles 16 events at once by default and still prints the decisions in input order; --stack defaults to dev", async () => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-replay-"));
+        const file = path.join(dir, "events.jsonl");
+        // 40 gates: sales gates (approved in the window) and blue gates (manual), interleaved.
+        const events = Array.from({ length: 40 }, (_, i) =>
+            gateEventFor({
+                ...(i % 2 === 0 ? salesGate : blueGate),
+                gateName: `0c0e0000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`,
+            }),
+        );
+        writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n"));
+        const run = async (extra: string[]) => {
+            const io = capture();
+            try {
+                expect(await main(["replay", file, "--json", "--now", IN_WINDOW.toISOString(), ...extra])).toBe(0);
+            } finally {
+                io.restore();
+            }
+            return JSON.parse(io.out.join("")) as { eventId: string; outcome: string }[];
+        };
+        const concurrent = await run([]);
+        expect(concurrent.map((d) => d.eventId)).toEqual(events.map((e) => e.id));
+        expect(concurrent.map((d) => d.outcome)).toEqual(events.map((_, i) => (i % 2 === 0 ? "approved" : "manual")));
+        expect(await run(["--concurrency", "1", "--stack", "dev"])).toEqual(concurrent);
+    });
+
+    it.each(["0", "1.5", "many"])("exits 2 on --concurrency %s, naming the flag", async (value) => {
+        const io = capture();
+        try {
+            expect(await main(["replay", "events.json", "--concurrency", value])).toBe(2);
+        } finally {
+            io.restore();
+        }
+        expect(io.err.join("")).toContain(`--concurrency "${value}" is not a whole number ≥ 1`);
+    });
+
     it("exits 1 naming a bad --now or a missing file", async () => {
         const io = capture();
         try {

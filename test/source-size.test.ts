@@ -18,7 +18,6 @@ const EXCEPTIONS: Readonly<Record<string, string>> = {
     "local/plan/mocks.ts:synthesise": "a table of mocked resource types",
     // Staged rollouts (new): each still to be split into its steps, as the rehearsal's was.
     "handlers/gate-approval/src/hub/decide.ts:decideApprovalRequest": "to split: read, match, check, patch",
-    "local/cli.ts:main": "to split: one function per command",
     "local/emulators/hub/hub-emulator.ts:handle": "to split: the status PATCH branch",
     "local/simulate/staged-run.ts:runOne": "to split: one function per stage step",
 };

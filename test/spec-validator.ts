@@ -313,8 +313,11 @@ interface SwaggerOperation {
 }
 
 interface LoadedSpec {
+    readonly version: string;
     readonly definitions: Record<string, unknown>;
     readonly operations: Map<string, SwaggerOperation>;
+    /** Path template → the operationId of its PUT. */
+    readonly puts: Map<string, string>;
     readonly ajv: Ajv;
     readonly compiled: Map<string, ValidateFunction>;
     readonly memo: Record<Direction, WeakMap<object, Schema>>;
@@ -356,12 +359,14 @@ async function load(specPath: string): Promise<void> {
     })) as Schema;
 
     const operations = new Map<string, SwaggerOperation>();
-    for (const item of Object.values(deref.paths as Record<string, Record<string, unknown>>)) {
+    const puts = new Map<string, string>();
+    for (const [template, item] of Object.entries(deref.paths as Record<string, Record<string, unknown>>)) {
         const shared = (item.parameters as SwaggerParameter[] | undefined) ?? [];
         for (const [method, op] of Object.entries(item)) {
             if (method === "parameters" || !isObject(op) || typeof op.operationId !== "string") continue;
             const o = op as unknown as SwaggerOperation;
             operations.set(o.operationId, { ...o, parameters: [...shared, ...(o.parameters ?? [])] });
+            if (method === "put") puts.set(template, o.operationId);
         }
     }
 
@@ -370,8 +375,10 @@ async function load(specPath: string): Promise<void> {
     ajv.addFormat("arm-id", { type: "string", validate: isArmId });
     ajv.addKeyword({ keyword: READ_ONLY_KEYWORD, schemaType: "boolean", errors: false, validate: (s: boolean) => !s });
     loaded = {
+        version: String((raw.info as { version?: unknown } | undefined)?.version),
         definitions: deref.definitions as Record<string, unknown>,
         operations,
+        puts,
         ajv,
         compiled: new Map(),
         memo: { request: new WeakMap(), response: new WeakMap() },
@@ -501,6 +508,88 @@ export function validateExample(example: SpecExample): string[] {
         }
         const fn = validatorFor(`${op.operationId}:response:${status}`, declared.schema, "response");
         if (!fn(response.body)) errors.push(...formatErrors(fn.errors, response.body, `responses.${status}.body`));
+    }
+    return errors;
+}
+
+/** The inputs of `azure-native:resources:Resource` that address the resource; the others form its body. */
+const ADDRESS_INPUTS = new Set([
+    "resourceGroupName",
+    "resourceProviderNamespace",
+    "parentResourcePath",
+    "resourceType",
+    "resourceName",
+    "apiVersion",
+]);
+
+/**
+ * Validates the inputs of a generic `azure-native:resources:Resource` as the ARM PUT the provider
+ * sends: its path (built from the addressing inputs) must be a PUT of the spec, `apiVersion` the
+ * spec's version, every path segment within its parameter's constraints, and the body (every other
+ * input: `properties`, `location`, `tags`, ...) valid against the operation's body schema. Errors
+ * name the input field, e.g. `inputs.properties/strategy/stages/0/name: must match pattern ...`.
+ */
+export function validateGenericResource(inputs: Record<string, unknown>, subscriptionId: string): string[] {
+    const s = spec();
+    const parent = typeof inputs.parentResourcePath === "string" ? inputs.parentResourcePath : "";
+    const concrete = [
+        "subscriptions",
+        subscriptionId,
+        "resourceGroups",
+        String(inputs.resourceGroupName),
+        "providers",
+        String(inputs.resourceProviderNamespace),
+        ...parent.split("/").filter((x) => x !== ""),
+        String(inputs.resourceType),
+        String(inputs.resourceName),
+    ];
+    // The input each path segment comes from, by position.
+    const fieldAt = (i: number) =>
+        i === 1
+            ? "the subscription"
+            : i === 3
+              ? "inputs.resourceGroupName"
+              : i === concrete.length - 1
+                ? "inputs.resourceName"
+                : "inputs.parentResourcePath";
+    let match: { operationId: string; values: Record<string, string>; fields: Record<string, string> } | undefined;
+    for (const [template, operationId] of s.puts) {
+        const parts = template.split("/").slice(1);
+        if (parts.length !== concrete.length) continue;
+        const values: Record<string, string> = {};
+        const fields: Record<string, string> = {};
+        const fits = parts.every((p, i) => {
+            const param = /^\{(.+)\}$/.exec(p)?.[1];
+            if (!param) return p.toLowerCase() === concrete[i]!.toLowerCase();
+            values[param] = concrete[i]!;
+            fields[param] = fieldAt(i);
+            return concrete[i] !== "";
+        });
+        if (fits) match = { operationId, values, fields };
+    }
+    if (!match) {
+        return [
+            `inputs.resourceType: no PUT in ${path.basename(FLEET_SPEC_PATH)} for /${concrete.join("/")} (resourceProviderNamespace "${String(inputs.resourceProviderNamespace)}", parentResourcePath "${parent}", resourceType "${String(inputs.resourceType)}")`,
+        ];
+    }
+    const errors: string[] = [];
+    if (inputs.apiVersion !== s.version)
+        errors.push(`inputs.apiVersion: ${show(inputs.apiVersion)} is not the spec's version "${s.version}"`);
+    const body = Object.fromEntries(Object.entries(inputs).filter(([k]) => !ADDRESS_INPUTS.has(k)));
+    const op = s.operations.get(match.operationId)!;
+    const bodyName = (op.parameters ?? []).find((p) => p.in === "body")?.name ?? "resource";
+    const example: SpecExample = {
+        operationId: match.operationId,
+        parameters: { ...match.values, "api-version": inputs.apiVersion, [bodyName]: body },
+        responses: {},
+    };
+    // Errors are named by the input they come from (path parameters: also the spec's parameter name).
+    const inputOf: Record<string, string> = { ...match.fields, "api-version": "inputs.apiVersion" };
+    for (const e of validateExample(example)) {
+        const m = /^parameters\.([^/:]+)(.*)$/.exec(e);
+        if (m?.[1] === bodyName) errors.push(`inputs${m[2]!.startsWith(":") ? m[2] : `.${m[2]!.slice(1)}`}`);
+        else if (m) errors.push(`${inputOf[m[1]!] ?? "inputs"} (${m[1]!})${m[2]}`);
+        else errors.push(e);
     }
     return errors;
 }

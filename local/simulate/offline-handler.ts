@@ -9,7 +9,7 @@ import { InvocationContext } from "@azure/functions";
 import type { ApprovalRule } from "../../core/rules";
 import type { Decision } from "../../handlers/gate-approval/src/audit";
 import { sweep } from "../../handlers/gate-approval/src/engine";
-import { createGateEventHandler } from "../../handlers/gate-approval/src/functions/event";
+import { createGateEventHandler } from "../../handlers/gate-approval/src/event-handler";
 import type { Notification } from "../../handlers/gate-approval/src/notifier";
 import { createRuntime } from "../../handlers/gate-approval/src/runtime";
 import { readSettings } from "../../handlers/gate-approval/src/settings";

@@ -14,7 +14,7 @@ import { parseGateEvents, type GateEvent } from "../../core/gate-event";
 import type { GatePosition, StageSpec } from "../../core/strategy";
 import { parseConfigMap } from "../../config";
 import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../../handlers/gate-approval/src/functions/event";
+import { RedeliveryRequested } from "../../handlers/gate-approval/src/event-handler";
 import type { Notification } from "../../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../../components/fleet";
 import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "../emulators/arm";

@@ -13,8 +13,8 @@ export {
     gateEvent,
     summariseEvent,
     RedeliveryRequested,
-} from "./functions/event";
-export { GATE_SWEEP_FUNCTION, SWEEP_SCHEDULE_SETTING, createGateSweepHandler, gateSweep } from "./functions/sweep";
+} from "./event-handler";
+export { GATE_SWEEP_FUNCTION, SWEEP_SCHEDULE_SETTING, createGateSweepHandler, gateSweep } from "./sweep-handler";
 export { decide, sweep } from "./engine";
 export type { Decision, EngineDeps, EngineSettings, Outcome } from "./engine";
 export { createRuntime, getRuntime, setRuntime } from "./runtime";

@@ -10,7 +10,15 @@ import { createMetricsReader } from "../src/checks/metric";
 import type { EngineDeps } from "../src/engine";
 import type { Notification, Notifier } from "../src/notifier";
 import { createTransport, type PipelineTuning } from "../src/pipeline";
-import { MemoryStateStore } from "../src/state";
+import {
+    MemoryStateStore,
+    claimNotification,
+    mutate,
+    newRecord,
+    releaseNotification,
+    type StateStore,
+} from "../src/state";
+import { expect } from "vitest";
 
 export const FIXTURES = path.resolve(__dirname, "../../../../shared/fixtures/events");
 
@@ -229,4 +237,33 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 export function gateRequests(emu: ArmEmulator): number {
     return emu.requests.filter((r) => r.route === "gates.get" || r.route === "gates.patch" || r.route === "gates.list")
         .length;
+}
+
+/**
+ * The state store contract, exercised on one gate: create-only and ETag-conditional writes, exactly
+ * one winner among concurrent claimers, release and re-claim, and no lost update among concurrent
+ * read-modify-writes.
+ */
+export async function exerciseStore(store: StateStore, GATE = gateIdOf(guid(1))): Promise<void> {
+    expect(await store.read(GATE)).toBeUndefined();
+    const rec = newRecord(GATE, 1000);
+    const e1 = await store.write(GATE, rec, undefined);
+    expect(e1).toBeDefined();
+    expect(await store.write(GATE, rec, undefined)).toBeUndefined(); // create-only conflicts
+    const got = await store.read(GATE);
+    expect(got?.value).toEqual(rec);
+    const e2 = await store.write(GATE, { ...rec, attempts: 1 }, got!.etag);
+    expect(e2).toBeDefined();
+    expect(await store.write(GATE, { ...rec, attempts: 2 }, got!.etag)).toBeUndefined(); // stale etag
+    // Claims: exactly one of many concurrent claimers wins.
+    const wins = await Promise.all(Array.from({ length: 8 }, () => claimNotification(store, GATE, "manual", 2000)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    expect((await store.read(GATE))?.value.notified).toEqual(["manual"]);
+    await releaseNotification(store, GATE, "manual", 3000);
+    expect(await claimNotification(store, GATE, "manual", 4000)).toBe(true);
+    // Concurrent read-modify-write loses no increments.
+    await Promise.all(
+        Array.from({ length: 5 }, () => mutate(store, GATE, (cur) => ({ ...cur!, attempts: cur!.attempts + 1 }))),
+    );
+    expect((await store.read(GATE))?.value.attempts).toBe(6);
 }

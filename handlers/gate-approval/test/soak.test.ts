@@ -27,7 +27,7 @@ import {
 } from "../../../local/emulators/event-grid";
 import { ArmEmulator, type Fault, type Route } from "../../../local/emulators/arm";
 import type { AuditRecord, Outcome } from "../src/audit";
-import { RedeliveryRequested, createGateEventHandler } from "../src/functions/event";
+import { RedeliveryRequested, createGateEventHandler } from "../src/event-handler";
 import type { Notification } from "../src/notifier";
 import { createRuntime, type Runtime } from "../src/runtime";
 import { readSettings } from "../src/settings";

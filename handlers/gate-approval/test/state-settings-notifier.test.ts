@@ -1,24 +1,13 @@
 import * as http from "node:http";
-import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { loopbackCertificate } from "../../../local/emulators/tls";
 import { notificationText, webhookNotifier, type Notification } from "../src/notifier";
 import { cachingCredential, createTransport } from "../src/pipeline";
 import { SettingsError, readSettings } from "../src/settings";
-import {
-    BlobStateStore,
-    MemoryStateStore,
-    blobNameFor,
-    claimNotification,
-    mutate,
-    newRecord,
-    releaseNotification,
-    type StateStore,
-} from "../src/state";
-import { FAST, FLEET_ID, RULES, SUB, countingCredential, gateIdOf, guid } from "./helpers";
+import { MemoryStateStore } from "../src/state";
+import { FAST, FLEET_ID, RULES, SUB, countingCredential, exerciseStore, gateIdOf, guid } from "./helpers";
 
-const servers: (http.Server | https.Server)[] = [];
+const servers: http.Server[] = [];
 afterEach(() => {
     for (const s of servers.splice(0)) {
         s.closeAllConnections();
@@ -33,120 +22,11 @@ async function serve(handler: http.RequestListener): Promise<string> {
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
 
-/** Like `serve`, over TLS with the loopback certificate (Azure services get a bearer token: TLS only). */
-async function serveTls(handler: http.RequestListener): Promise<{ url: string; ca: string }> {
-    const tls = await loopbackCertificate();
-    const s = https.createServer(tls, handler);
-    servers.push(s);
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-    return { url: `https://127.0.0.1:${(s.address() as AddressInfo).port}`, ca: tls.cert };
-}
-
-/** A minimal Blob service: one container, conditional PUTs, ETags, bearer auth required. */
-async function fakeBlobService() {
-    const blobs = new Map<string, { body: string; etag: string }>();
-    let container = false;
-    let seq = 0;
-    const log: string[] = [];
-    const { url, ca } = await serveTls((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-            log.push(`${req.method} ${req.url}`);
-            const fail = (status: number, code: string) =>
-                res.writeHead(status, { "x-ms-error-code": code }).end(`<Error><Code>${code}</Code></Error>`);
-            if (!/^Bearer \S+/.test(req.headers.authorization ?? "") || !req.headers["x-ms-version"])
-                return fail(403, "AuthenticationFailed");
-            const u = new URL(req.url!, "http://x");
-            if (u.searchParams.get("restype") === "container" && req.method === "PUT") {
-                if (container) return fail(409, "ContainerAlreadyExists");
-                container = true;
-                return res.writeHead(201).end();
-            }
-            if (!container) return fail(404, "ContainerNotFound");
-            const key = u.pathname;
-            const cur = blobs.get(key);
-            if (req.method === "GET") {
-                if (!cur) return fail(404, "BlobNotFound");
-                return res.writeHead(200, { ETag: cur.etag, "Content-Type": "application/json" }).end(cur.body);
-            }
-            if (req.method === "PUT") {
-                if (req.headers["x-ms-blob-type"] !== "BlockBlob") return fail(400, "MissingRequiredHeader");
-                const ifMatch = req.headers["if-match"];
-                const ifNoneMatch = req.headers["if-none-match"];
-                if (ifNoneMatch === "*" && cur) return fail(409, "BlobAlreadyExists");
-                if (ifMatch !== undefined && ifMatch !== cur?.etag) return fail(412, "ConditionNotMet");
-                const etag = `"0x${(++seq).toString(16)}"`;
-                blobs.set(key, { body: Buffer.concat(chunks).toString("utf8"), etag });
-                return res.writeHead(201, { ETag: etag }).end();
-            }
-            fail(405, "UnsupportedHttpVerb");
-        });
-    });
-    return { url, ca, blobs, log };
-}
-
-const GATE = gateIdOf(guid(1));
-
-async function exerciseStore(store: StateStore): Promise<void> {
-    expect(await store.read(GATE)).toBeUndefined();
-    const rec = newRecord(GATE, 1000);
-    const e1 = await store.write(GATE, rec, undefined);
-    expect(e1).toBeDefined();
-    expect(await store.write(GATE, rec, undefined)).toBeUndefined(); // create-only conflicts
-    const got = await store.read(GATE);
-    expect(got?.value).toEqual(rec);
-    const e2 = await store.write(GATE, { ...rec, attempts: 1 }, got!.etag);
-    expect(e2).toBeDefined();
-    expect(await store.write(GATE, { ...rec, attempts: 2 }, got!.etag)).toBeUndefined(); // stale etag
-    // Claims: exactly one of many concurrent claimers wins.
-    const wins = await Promise.all(Array.from({ length: 8 }, () => claimNotification(store, GATE, "manual", 2000)));
-    expect(wins.filter(Boolean)).toHaveLength(1);
-    expect((await store.read(GATE))?.value.notified).toEqual(["manual"]);
-    await releaseNotification(store, GATE, "manual", 3000);
-    expect(await claimNotification(store, GATE, "manual", 4000)).toBe(true);
-    // Concurrent read-modify-write loses no increments.
-    await Promise.all(
-        Array.from({ length: 5 }, () => mutate(store, GATE, (cur) => ({ ...cur!, attempts: cur!.attempts + 1 }))),
-    );
-    expect((await store.read(GATE))?.value.attempts).toBe(6);
-}
-
 describe("state stores", () => {
     it("MemoryStateStore: compare-and-swap, claims, concurrent updates", async () => {
         await exerciseStore(new MemoryStateStore());
     });
-
-    it("BlobStateStore: conditional PUTs against a Blob service, container created on first write", async () => {
-        const blob = await fakeBlobService();
-        const credential = countingCredential();
-        const store = new BlobStateStore({
-            ...FAST,
-            endpoint: blob.url,
-            tlsCa: blob.ca,
-            container: "gate-state",
-            credential: cachingCredential(credential),
-        });
-        await exerciseStore(store);
-        expect([...blob.blobs.keys()]).toEqual([`/gate-state/${blobNameFor(GATE)}`]);
-        expect(blobNameFor(GATE)).toBe(`${SUB}/rg-fleet-dev/flt-dev/${guid(1)}.json`);
-        expect(blob.log.filter((l) => l.includes("restype=container"))).toHaveLength(1);
-        expect(credential.calls).toBe(1);
-    });
-
-    it("BlobStateStore: an unavailable service is a transient error", async () => {
-        const { url, ca } = await serveTls((_req, res) =>
-            res.writeHead(503, { "x-ms-error-code": "ServerBusy" }).end(),
-        );
-        const store = new BlobStateStore({
-            ...FAST,
-            endpoint: url,
-            tlsCa: ca,
-            container: "gate-state",
-            credential: countingCredential(),
-        });
-        await expect(store.read(GATE)).rejects.toMatchObject({ name: "StateStoreError", transient: true });
-    });
+    // BlobStateStore against Azurite: state-azurite.test.ts.
 });
 
 describe("settings", () => {

@@ -55,7 +55,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult> 
     const sim = await Simulator.start(opts);
     try {
         await walkRun(sim);
-        return sim.result();
+        const result = sim.result();
+        if (opts.deadLetterStorage && result.deadLetters.length > 0) {
+            const { accountUrl, ...access } = opts.deadLetterStorage;
+            // The storage SDK loads only when there is something to write.
+            const { writeDeadLetterBlobs } = await import("../dead-letter-storage");
+            await writeDeadLetterBlobs(result.deadLetters, accountUrl, access);
+        }
+        return result;
     } finally {
         await sim.stop();
     }

@@ -9,7 +9,7 @@ import { gateEventKindOf } from "../../../core/gate-event";
 import type { GatePosition } from "../../../core/strategy";
 import { parseConfigMap } from "../../../config";
 import type { Decision } from "../../../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../../../handlers/gate-approval/src/functions/event";
+import { RedeliveryRequested } from "../../../handlers/gate-approval/src/event-handler";
 import { ArmEmulator } from "../../emulators/arm";
 import {
     azureFunctionEndpoint,

@@ -2,6 +2,7 @@
  * The rehearsal's vocabulary: its options, what it reports per gate (outcome, routing, why a gate
  * is stuck), the timeline entries, and the result the output (`output.ts`) and the CLI read.
  */
+import type { BlobAccess } from "../dead-letter-storage";
 import type { JsonObject } from "../../../core/event-filter";
 import type { GateTiming } from "../../../core/rules";
 import type { GatePosition } from "../../../core/strategy";
@@ -101,6 +102,11 @@ export interface RehearseOptions {
     readonly onProgress?: (line: string) => void;
     /** Sees every batch of events Fleet publishes, as published (Event Grid schema, before filtering). */
     readonly onPublish?: (events: readonly JsonObject[]) => void;
+    /**
+     * A storage account (Blob endpoint, e.g. Azurite's) the dead-letter blobs are written to at the end,
+     * each in its subscription's dead-letter container, as Event Grid writes them.
+     */
+    readonly deadLetterStorage?: { readonly accountUrl: string } & BlobAccess;
 }
 
 /** An event subscription of the plan, as deployed. */
