@@ -10,6 +10,7 @@ import { distance } from "fastest-levenshtein";
 import { z } from "zod";
 import { ApprovalRuleSchema, FLEET_NAME_PATTERN, ruleMatchesGate, type ApprovalRule } from "./core/rules";
 import { describeGate, gatePositions, type GatePosition, type StageSpec } from "./core/strategy";
+import { UpgradeEventsConfigSchema, resolveUpgradeEvents, type UpgradeEventsSpec } from "./core/upgrade-events";
 
 export const NAMESPACE = "fleet-gates";
 
@@ -117,6 +118,7 @@ const RawSchema = z.strictObject({
         nodeVersion: "22",
     }),
     systemTopic: SystemTopicSchema.optional(),
+    upgradeEvents: UpgradeEventsConfigSchema.optional(),
 });
 
 type Raw = z.infer<typeof RawSchema>;
@@ -142,6 +144,8 @@ export interface StackConfig {
         readonly notifyWebhookUrl?: pulumi.Output<string>;
     };
     readonly systemTopic?: { readonly existingName: string; readonly existingResourceGroup: string };
+    /** AKS upgrade events routed to the handler (absent: not configured, or `enabled: false`). */
+    readonly upgradeEvents?: UpgradeEventsSpec;
     /** Every gate of the strategy, in the order a run reaches it. */
     readonly gates: readonly GatePosition[];
 }
@@ -156,6 +160,7 @@ export const CONFIG_KEYS = [
     "approvals",
     "handler",
     "systemTopic",
+    "upgradeEvents",
 ] as const;
 
 /** Raw config: values of the `fleet-gates:` keys (already JSON-parsed) and `location`. */
@@ -340,6 +345,7 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
         );
 
     problems.push(...checkRules(raw.approvals, stages));
+    problems.push(...resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE).problems);
     return problems;
 }
 
@@ -404,6 +410,11 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
     return problems;
 }
 
+function upgradeEventsOf(raw: Raw): { upgradeEvents?: UpgradeEventsSpec } {
+    const { spec } = resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE);
+    return spec ? { upgradeEvents: spec } : {};
+}
+
 /**
  * Validates raw config into the model. `secretKeys` are the full config keys Pulumi marks secret;
  * `secretValue` wraps a secret value (the program passes `pulumi.secret`).
@@ -430,6 +441,7 @@ export function parseStackConfig(
         approvals: raw.approvals,
         handler: raw.handler,
         ...(raw.systemTopic ? { systemTopic: raw.systemTopic } : {}),
+        ...upgradeEventsOf(raw),
         gates: gatePositions(raw.updateStrategy.stages),
     };
 }
