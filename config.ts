@@ -345,7 +345,7 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
         );
 
     problems.push(...checkRules(raw.approvals, stages));
-    problems.push(...resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE).problems);
+    problems.push(...resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE, memberNamesOf(raw)).problems);
     return problems;
 }
 
@@ -410,8 +410,10 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
     return problems;
 }
 
+const memberNamesOf = (raw: Raw) => raw.members.map((m) => m.name);
+
 function upgradeEventsOf(raw: Raw): { upgradeEvents?: UpgradeEventsSpec } {
-    const { spec } = resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE);
+    const { spec } = resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE, memberNamesOf(raw));
     return spec ? { upgradeEvents: spec } : {};
 }
 

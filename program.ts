@@ -9,7 +9,9 @@ import { Fleet } from "./components/fleet";
 import { GateEvents } from "./components/gate-events";
 import { GateHandler } from "./components/gate-handler";
 import { UpdateStrategy } from "./components/update-strategy";
+import { UpgradeEvents } from "./components/upgrade-events";
 import type { StackConfig } from "./config";
+import { upgradeEventsSetting } from "./core/upgrade-events";
 
 /** The stack outputs (`pulumi stack output`). */
 export interface FleetGatesOutputs {
@@ -50,6 +52,18 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         dependsOn: Object.values(fleet.members),
     });
 
+    // AKS upgrade events: the handler learns the members, their groups and the strategy a started run uses.
+    const upgrade = cfg.upgradeEvents;
+    const upgradeEventsJson = upgrade
+        ? pulumi.all([strategy.strategyId, pulumi.all(fleet.memberClusterIds)]).apply(([strategyId, ids]) =>
+              upgradeEventsSetting(
+                  upgrade,
+                  strategyId,
+                  cfg.members.map((m) => ({ name: m.name, clusterId: ids[m.name]!, group: m.group })),
+              ),
+          )
+        : undefined;
+
     const handler = new GateHandler("handler", {
         resourceGroupName: fleet.resourceGroupName,
         location: cfg.location,
@@ -60,6 +74,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         memberClusterIds: fleet.memberClusterIds,
         // One source of truth: the handler matches gates with the same rules the filters were compiled from.
         rulesJson: JSON.stringify(cfg.approvals),
+        ...(upgradeEventsJson ? { upgradeEventsJson, startRun: upgrade?.startRun === true } : {}),
         roleScope: cfg.handler.roleScope,
         sweepMinutes: cfg.handler.sweepMinutes,
         escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
@@ -89,6 +104,30 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         dependsOn: [handler.deployment],
         tags,
     });
+
+    if (upgrade)
+        new UpgradeEvents("upgrade-events", {
+            resourceGroupName: fleet.resourceGroupName,
+            members: cfg.members.map((m) => ({
+                name: m.name,
+                clusterId: fleet.memberClusterIds[m.name]!,
+                location: m.location ?? cfg.location,
+                ...(upgrade.existingTopics[m.name]
+                    ? {
+                          existingTopic: {
+                              name: upgrade.existingTopics[m.name]!.name,
+                              resourceGroupName: upgrade.existingTopics[m.name]!.resourceGroup,
+                          },
+                      }
+                    : {}),
+            })),
+            eventTypes: upgrade.eventTypes,
+            functionResourceId: handler.eventFunctionId,
+            deadLetterStorageAccountId: handler.storageAccountId,
+            deadLetterStorageAccountName: handler.storageAccountName,
+            dependsOn: [handler.deployment],
+            tags,
+        });
 
     const access = new Access("access", {
         environment: cfg.environment,

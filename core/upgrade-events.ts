@@ -38,6 +38,13 @@ export const UpgradeEventsConfigSchema = z.strictObject({
         .optional(),
     /** Node images of a started run; default `autoUpgrade.nodeImageSelection`, else `Latest`. */
     nodeImageSelection: z.enum(["Latest", "Consistent"]).optional(),
+    /** Member name → its cluster's existing ManagedClusters system topic (a cluster has at most one), adopted instead of created. */
+    existingTopics: z
+        .record(
+            z.string(),
+            z.strictObject({ name: z.string().min(3).max(128), resourceGroup: z.string().min(1).max(90) }),
+        )
+        .optional(),
 });
 export type UpgradeEventsConfigInput = z.infer<typeof UpgradeEventsConfigSchema>;
 
@@ -49,6 +56,8 @@ export interface UpgradeEventsSpec {
     readonly channel?: UpgradeChannel;
     readonly targetKubernetesVersion?: string;
     readonly nodeImageSelection: "Latest" | "Consistent";
+    /** Member name → the existing topic to adopt. */
+    readonly existingTopics: Readonly<Record<string, { readonly name: string; readonly resourceGroup: string }>>;
 }
 
 /** What the resolution needs from `fleet-gates:autoUpgrade`. */
@@ -67,6 +76,7 @@ export function resolveUpgradeEvents(
     raw: UpgradeEventsConfigInput | undefined,
     autoUpgrade: AutoUpgradeLike | undefined,
     prefix: string,
+    memberNames: readonly string[] = [],
 ): { spec?: UpgradeEventsSpec; problems: string[] } {
     if (raw === undefined) return { problems: [] };
     const key = (k: string) => `${prefix}:upgradeEvents.${k}`;
@@ -108,6 +118,11 @@ export function resolveUpgradeEvents(
                     "already creates a run for each new version; set autoUpgrade.disabled: true or upgradeEvents.startRun: false",
             );
     }
+    for (const member of Object.keys(raw.existingTopics ?? {}))
+        if (!memberNames.includes(member))
+            problems.push(
+                `${key(`existingTopics.${member}`)} names no member (members: ${memberNames.join(", ") || "none"})`,
+            );
     const names = new Set(raw.eventTypes.map((n) => n.toLowerCase()));
     return {
         problems,
@@ -121,6 +136,7 @@ export function resolveUpgradeEvents(
                 ? { targetKubernetesVersion: target }
                 : {}),
             nodeImageSelection: raw.nodeImageSelection ?? autoUpgrade?.nodeImageSelection ?? "Latest",
+            existingTopics: raw.existingTopics ?? {},
         },
     };
 }
@@ -154,7 +170,7 @@ export const UpgradeEventsSettingSchema = z.strictObject({
 });
 export type UpgradeEventsSetting = z.infer<typeof UpgradeEventsSettingSchema>;
 
-/** The app setting's JSON for a spec (the program), members in config order. */
+/** The app setting's JSON for a spec (the program), members sorted by name. */
 export function upgradeEventsSetting(
     spec: UpgradeEventsSpec,
     strategyId: string,
@@ -168,7 +184,10 @@ export function upgradeEventsSetting(
             : {}),
         nodeImageSelection: spec.nodeImageSelection,
         strategyId,
-        members: members.map((m) => ({ name: m.name, clusterId: m.clusterId, group: m.group })),
+        // Sorted by name: reordering members in config does not change the setting.
+        members: [...members]
+            .sort((x, y) => x.name.localeCompare(y.name))
+            .map((m) => ({ name: m.name, clusterId: m.clusterId, group: m.group })),
     };
     return JSON.stringify(setting);
 }

@@ -41,6 +41,7 @@
  */
 import { createDefaultHttpClient, createHttpHeaders, type HttpClient } from "@azure/core-rest-pipeline";
 import { createHash } from "node:crypto";
+import { MANAGED_CLUSTERS_TOPIC_TYPE } from "../core/aks-event";
 import { sameArmId } from "../core/arm-id";
 import {
     explainFilter,
@@ -186,10 +187,32 @@ function positiveInt(v: unknown): number | undefined {
     return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
-/** The event subscriptions of a plan, as deployed (filter, delivery schema, retry policy, batching, dead-letter). */
-export function planSubscriptions(plan: Plan): PlannedSubscription[] {
+/** Names of the plan's ManagedClusters system topics (AKS upgrade events, one per member cluster). */
+function clusterTopicNames(plan: Plan): Set<string> {
+    return new Set(
+        plan.resources
+            .filter(
+                (r) =>
+                    r.type === "azure-native:eventgrid:SystemTopic" &&
+                    r.inputs.topicType === MANAGED_CLUSTERS_TOPIC_TYPE,
+            )
+            .map((r) => String(r.inputs.systemTopicName ?? r.name).toLowerCase()),
+    );
+}
+
+/**
+ * The event subscriptions of a plan on the AKSResources topic (gate events), as deployed (filter,
+ * delivery schema, retry policy, batching, dead-letter); `clusters: true` gives those on the members'
+ * ManagedClusters topics instead.
+ */
+export function planSubscriptions(plan: Plan, opts: { clusters?: boolean } = {}): PlannedSubscription[] {
+    const clusterTopics = clusterTopicNames(plan);
     return plan.resources
-        .filter((r) => r.type === SUBSCRIPTION_TYPE)
+        .filter(
+            (r) =>
+                r.type === SUBSCRIPTION_TYPE &&
+                clusterTopics.has(String(r.inputs.systemTopicName ?? "").toLowerCase()) === (opts.clusters === true),
+        )
         .map((r) => {
             const i = r.inputs;
             const name = typeof i.eventSubscriptionName === "string" ? i.eventSubscriptionName : r.name;

@@ -34,6 +34,7 @@ describe("upgradeEvents config", () => {
             eventTypes: Object.values(AKS_EVENT_TYPES),
             startRun: false,
             nodeImageSelection: "Latest",
+            existingTopics: {},
         });
     });
 
@@ -62,6 +63,7 @@ describe("upgradeEvents config", () => {
             channel: "TargetKubernetesVersion",
             targetKubernetesVersion: "1.33",
             nodeImageSelection: "Consistent",
+            existingTopics: {},
         });
     });
 
@@ -105,6 +107,11 @@ describe("upgradeEvents config", () => {
             "an unknown event type",
             { upgradeEvents: { eventTypes: ["NodePoolRollingFail"] } },
             'fleet-gates:upgradeEvents.eventTypes[0] "NodePoolRollingFail" must be one of "NewKubernetesVersionAvailable", "ClusterSupportEnding", "ClusterSupportEnded", "NodePoolRollingStarted", "NodePoolRollingSucceeded", "NodePoolRollingFailed"',
+        ],
+        [
+            "an existing topic for a member the stack does not have",
+            { upgradeEvents: { existingTopics: { "aks-dev-blue-9": { name: "topic-9", resourceGroup: "rg" } } } },
+            "fleet-gates:upgradeEvents.existingTopics.aks-dev-blue-9 names no member (members: aks-dev-blue-1)",
         ],
         [
             "an unknown key",

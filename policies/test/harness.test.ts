@@ -18,7 +18,7 @@ const insecureCluster = () =>
 const LOCAL_ACCOUNTS = 'managed cluster "aks-blue" keeps local accounts; set disableLocalAccounts: true';
 
 describe("policy harness", () => {
-    it("lists the fifteen policies by their names", () => {
+    it("lists the seventeen policies by their names", () => {
         expect(policies.map((p) => p.name)).toEqual([
             "aks-resources-topic-subscription-scope",
             "aks-resources-topic-singleton",
@@ -35,6 +35,8 @@ describe("policy harness", () => {
             "role-assignment-rights-constrained",
             "github-oidc-credentials-pinned",
             "pull-request-identity-read-only",
+            "upgrade-event-topics-on-stack-clusters",
+            "upgrade-event-subscriptions-reliable",
         ]);
         for (const p of policies) expect(p.description).toMatch(/^[A-Z].*\.$/);
     });
