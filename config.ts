@@ -2,12 +2,15 @@
  * Stack config: the `fleet-gates:` namespace of `Pulumi.<stack>.yaml`, validated into a typed model.
  *
  * Every error names the key path and the offending value, e.g.
- * `fleet-gates:members[3].group "blu" is not a group of any stage (groups: blue, green)`. All errors
- * are collected and reported together, so one `pulumi preview` shows everything to fix.
+ * `fleet-gates:members[3].group "blu" is not a group of any stage (groups: blue, green)`, and every
+ * key of the namespace is accounted for: one the schema does not know is an error with the closest
+ * setting. All errors are collected and reported together, so one `pulumi preview` shows everything
+ * to fix; the offline engine and `pulumi up` validate through the same `parseConfigMap`.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { distance } from "fastest-levenshtein";
 import { z } from "zod";
+import { GUID_PATTERN } from "./core/arm-id";
 import { ApprovalRuleSchema, FLEET_NAME_PATTERN, ruleMatchesGate, type ApprovalRule } from "./core/rules";
 import { describeGate, gatePositions, type GatePosition, type StageSpec } from "./core/strategy";
 import { UpgradeEventsConfigSchema, resolveUpgradeEvents, type UpgradeEventsSpec } from "./core/upgrade-events";
@@ -150,21 +153,24 @@ export interface StackConfig {
     readonly gates: readonly GatePosition[];
 }
 
-/** Config keys as they appear in `Pulumi.<stack>.yaml`. */
-export const CONFIG_KEYS = [
-    "environment",
-    "fleet",
-    "members",
-    "updateStrategy",
-    "autoUpgrade",
-    "approvals",
-    "handler",
-    "systemTopic",
-    "upgradeEvents",
-] as const;
+/** Schema keys that are settings of another namespace: the provider's region, which the program reads. */
+const FOREIGN_KEYS = { location: "azure-native:location" } as const;
+
+type SchemaKey = keyof typeof RawSchema.shape;
+
+/** The settings of the `fleet-gates:` namespace, as they appear in `Pulumi.<stack>.yaml`: the schema's keys. */
+export const CONFIG_KEYS = Object.keys(RawSchema.shape).filter((k) => !(k in FOREIGN_KEYS)) as Exclude<
+    SchemaKey,
+    keyof typeof FOREIGN_KEYS
+>[];
 
 /** Raw config: values of the `fleet-gates:` keys (already JSON-parsed) and `location`. */
-export type RawStackConfig = Partial<Record<(typeof CONFIG_KEYS)[number] | "location", unknown>>;
+export type RawStackConfig = Partial<Record<SchemaKey, unknown>>;
+
+/** The full config key of a schema key: `handler` → `fleet-gates:handler`, `location` → `azure-native:location`. */
+function fullKey(schemaKey: string): string {
+    return (FOREIGN_KEYS as Readonly<Record<string, string>>)[schemaKey] ?? `${NAMESPACE}:${schemaKey}`;
+}
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
@@ -179,7 +185,7 @@ export class ConfigError extends Error {
 export function keyPath(path: readonly PropertyKey[]): string {
     if (path.length === 0) return `${NAMESPACE}:`;
     const [head, ...rest] = path;
-    let out = head === "location" ? "azure-native:location" : `${NAMESPACE}:${String(head)}`;
+    let out = fullKey(String(head));
     for (const p of rest) out += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
     return out;
 }
@@ -198,10 +204,11 @@ function show(v: unknown): string {
     return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-/** One zod issue as `<key> <value> <problem>`. */
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+/** One zod issue as `<key> <value> <problem>`; a value under a secret key shows as `[secret]`. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretKeys: ReadonlySet<string>): string {
     const path = issue.path as PropertyKey[];
     const value = valueAt(raw, path);
+    const secret = path.length > 0 && secretKeys.has(fullKey(String(path[0])));
     if (issue.code === "unrecognized_keys") {
         return `${keyPath(path)} has unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
     }
@@ -239,7 +246,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
         default:
             problem = issue.message;
     }
-    return `${keyPath(path)} ${show(value)} ${problem}`;
+    return `${keyPath(path)} ${secret ? "[secret]" : show(value)} ${problem}`;
 }
 
 /** Names the entries closest to `wanted`, for "did you mean" hints. */
@@ -428,7 +435,7 @@ export function parseStackConfig(
     handler: Omit<StackConfig["handler"], "notifyWebhookUrl"> & { notifyWebhookUrl?: string };
 } {
     const parsed = RawSchema.safeParse(input);
-    if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, input)));
+    if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, input, secretKeys)));
     const raw = parsed.data;
     const problems = crossCheck(raw, secretKeys);
     if (problems.length > 0) throw new ConfigError(problems);
@@ -459,36 +466,125 @@ function isConfigSecret(fullKey: string): boolean {
     return runtimeConfig.isConfigSecret(fullKey);
 }
 
-/** A config value as Pulumi stores it: objects as JSON, plain strings as they are. */
-function parseValue(text: string | undefined): unknown {
+/**
+ * The setting an unknown key most likely meant: the closest by edit distance when that is a typo's
+ * distance, else the one setting it abbreviates or extends (`repo` → `repository`).
+ */
+function meantSetting(key: string, settings: readonly string[]): string | undefined {
+    const lower = key.toLowerCase();
+    const [near] = closest(key, settings, 1);
+    if (near !== undefined && distance(lower, near.toLowerCase()) <= Math.max(2, Math.ceil(key.length / 3)))
+        return near;
+    const affixed = settings.filter((s) => {
+        const l = s.toLowerCase();
+        return lower.length >= 3 && (l.startsWith(lower) || lower.startsWith(l));
+    });
+    return affixed.length === 1 ? affixed[0] : undefined;
+}
+
+/**
+ * Provider settings of other namespaces whose values are checked: the offline engine builds its ARM
+ * ids and identities from them, the provider signs in with them. Every other key of another
+ * namespace (`azure-native:`, `azuread:`, `pulumi:`) is left to its owner.
+ */
+const AZURE_IDENTITY_KEYS = ["azure-native:subscriptionId", "azure-native:tenantId"] as const;
+
+/**
+ * The problems with a config map's keys, for the project `namespace` whose settings are `settings`:
+ * each key of the namespace that is not a setting, named with the closest setting (never with its
+ * value, which may be a secret), and the Azure identity keys that are not GUIDs. Pure, so the
+ * offline engine and `pulumi up` share it.
+ */
+export function configKeyProblems(
+    config: Readonly<Record<string, string>>,
+    namespace: string,
+    settings: readonly string[],
+    secretKeys: ReadonlySet<string> = new Set(),
+): string[] {
+    const problems: string[] = [];
+    const prefix = `${namespace}:`;
+    for (const key of Object.keys(config).sort()) {
+        if (!key.startsWith(prefix)) continue;
+        const name = key.slice(prefix.length);
+        if (settings.includes(name)) continue;
+        const meant = meantSetting(name, settings);
+        const hint =
+            meant !== undefined ? `did you mean ${prefix}${meant}?` : `settings: ${[...settings].sort().join(", ")}`;
+        problems.push(`${key} is not a setting of ${namespace} (${hint})`);
+    }
+    for (const key of AZURE_IDENTITY_KEYS) {
+        const value = config[key];
+        // A secret one cannot be read offline (it is a placeholder there); the provider checks it.
+        if (value === undefined || secretKeys.has(key) || GUID_PATTERN.test(value)) continue;
+        problems.push(`${key} ${show(value)} must be a GUID`);
+    }
+    return problems;
+}
+
+/**
+ * A config value as Pulumi stores it: objects and lists as JSON, strings as they are. A setting whose
+ * schema is a string keeps its text (`namePrefix: "123"` stays a string); others are JSON-parsed, and
+ * text that is not JSON is left for the schema to reject.
+ */
+export function configValue(text: string | undefined, schema: z.ZodType): unknown {
     if (text === undefined) return undefined;
+    let inner = schema as z.core.$ZodType;
+    while (inner._zod.def.type === "optional" || inner._zod.def.type === "default")
+        inner = (inner._zod.def as unknown as { innerType: z.core.$ZodType }).innerType;
+    if (inner._zod.def.type === "string") return text;
     try {
         return JSON.parse(text);
     } catch {
-        return text; // plain strings (environment, location) are not JSON
+        return text;
     }
 }
 
 /** The raw config from Pulumi's namespaced config map (`fleet-gates:fleet` → JSON text, …). */
 export function rawStackConfig(get: (fullKey: string) => string | undefined): RawStackConfig {
-    const raw: RawStackConfig = { location: parseValue(get("azure-native:location")) };
-    for (const k of CONFIG_KEYS) raw[k] = parseValue(get(`${NAMESPACE}:${k}`));
+    const raw: RawStackConfig = {};
+    for (const [k, schema] of Object.entries(RawSchema.shape))
+        raw[k as SchemaKey] = configValue(get(fullKey(k)), schema);
     return raw;
 }
 
-/** Validates a whole config map, as a stack file or `pulumi config` holds it (the offline engine reads stack files). */
+/**
+ * Validates a whole config map, as a stack file or `pulumi config` holds it: every key of the
+ * `fleet-gates:` namespace, then the model. The offline engine (stack files) and `pulumi up` (the
+ * runtime's config) both come here; every problem is reported together.
+ */
 export function parseConfigMap(config: Readonly<Record<string, string>>, secretKeys: Iterable<string> = []) {
-    return parseStackConfig(
-        rawStackConfig((k) => config[k]),
-        new Set(secretKeys),
-    );
+    const secrets = new Set(secretKeys);
+    const keyProblems = configKeyProblems(config, NAMESPACE, CONFIG_KEYS, secrets);
+    let model: ReturnType<typeof parseStackConfig>;
+    try {
+        model = parseStackConfig(
+            rawStackConfig((k) => config[k]),
+            secrets,
+        );
+    } catch (e) {
+        if (e instanceof ConfigError) throw new ConfigError([...keyProblems, ...e.problems]);
+        throw e;
+    }
+    if (keyProblems.length > 0) throw new ConfigError(keyProblems);
+    return model;
 }
 
-/** Reads and validates the current stack's config; throws `ConfigError` listing every problem. */
+/**
+ * Every key of the current stack's config as the runtime holds it (the CLI passes it in
+ * `PULUMI_CONFIG`, the offline engine sets it in-process), and which of them are secret.
+ */
+export function runtimeConfig(): { config: Record<string, string>; secretKeys: string[] } {
+    const config = pulumi.runtime.allConfig();
+    return { config, secretKeys: Object.keys(config).filter(isConfigSecret) };
+}
+
+/**
+ * Reads and validates the current stack's config, every key of it (`runtimeConfig`), before anything is created;
+ * throws `ConfigError` listing every problem.
+ */
 export function loadStackConfig(): StackConfig {
-    const raw = rawStackConfig((k) => pulumi.runtime.getConfig(k));
-    const secretKeys = new Set([...CONFIG_KEYS].map((k) => `${NAMESPACE}:${k}`).filter(isConfigSecret));
-    const model = parseStackConfig(raw, secretKeys);
+    const { config, secretKeys } = runtimeConfig();
+    const model = parseConfigMap(config, secretKeys);
     const { notifyWebhookUrl, ...handler } = model.handler;
     return {
         ...model,

@@ -10,11 +10,12 @@
  * | `fleet-gates-bootstrap:deployBranches`| list, default `[]`     | branches whose jobs without an environment may also use the deploy identity (see README)           |
  * | `fleet-gates-bootstrap:namePrefix`    | string, default `fleet-gates-<stacks joined by ->` | prefix of application and custom role names                                 |
  * | `fleet-gates-bootstrap:owners`        | list of object ids     | extra owners of the two applications (the deploying administrator is always one)                   |
+ *
+ * Any other key of the namespace is an error naming the closest setting (`configKeyProblems`).
  */
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { parseConfigMap } from "../config";
+import { ConfigError, configKeyProblems, configValue, parseConfigMap, runtimeConfig } from "../config";
 import { fleetId } from "../core/arm-id";
 import { normaliseRoleGuids } from "../core/abac";
 import {
@@ -50,9 +51,11 @@ export interface BootstrapConfig {
     readonly owners: readonly string[];
 }
 
-export class BootstrapConfigError extends Error {
-    constructor(readonly problems: readonly string[]) {
-        super(`invalid bootstrap config:\n  - ${problems.join("\n  - ")}`);
+/** A `ConfigError` of the bootstrap project, so the offline commands report it like the stack's. */
+export class BootstrapConfigError extends ConfigError {
+    constructor(problems: readonly string[]) {
+        super(problems);
+        this.message = `invalid bootstrap config:\n  - ${problems.join("\n  - ")}`;
         this.name = "BootstrapConfigError";
     }
 }
@@ -83,7 +86,13 @@ export function parseBootstrapConfig(
     const parsed = RawSchema.safeParse(raw);
     if (!parsed.success) {
         throw new BootstrapConfigError(
-            parsed.error.issues.map((i) => `${BOOTSTRAP_NAMESPACE}:${i.path.join(".")} ${i.message}`),
+            parsed.error.issues.map((i) =>
+                i.code === "invalid_type" &&
+                i.path.length === 1 &&
+                raw[i.path[0] as keyof RawBootstrapConfig] === undefined
+                    ? `${BOOTSTRAP_NAMESPACE}:${String(i.path[0])} is required`
+                    : `${BOOTSTRAP_NAMESPACE}:${i.path.join(".")} ${i.message}`,
+            ),
         );
     }
     const r = parsed.data;
@@ -142,16 +151,38 @@ export function readStackTarget(stack: string, dir = REPOSITORY_ROOT): StackTarg
     };
 }
 
-/** Reads the current bootstrap stack's config. */
+/** The settings of the `fleet-gates-bootstrap:` namespace: the schema's keys. */
+export const BOOTSTRAP_KEYS = Object.keys(RawSchema.shape) as (keyof RawBootstrapConfig)[];
+
+/**
+ * Validates a whole config map of a bootstrap stack: every key of the `fleet-gates-bootstrap:`
+ * namespace, then the settings. The offline engine (stack files) and `pulumi up` both come here;
+ * every problem is reported together.
+ */
+export function parseBootstrapConfigMap(
+    config: Readonly<Record<string, string>>,
+    secretKeys: Iterable<string> = [],
+    readStack: (stack: string) => StackTarget = readStackTarget,
+): BootstrapConfig {
+    const keyProblems = configKeyProblems(config, BOOTSTRAP_NAMESPACE, BOOTSTRAP_KEYS, new Set(secretKeys));
+    const raw: RawBootstrapConfig = {};
+    for (const [k, schema] of Object.entries(RawSchema.shape))
+        raw[k as keyof RawBootstrapConfig] = configValue(config[`${BOOTSTRAP_NAMESPACE}:${k}`], schema);
+    let cfg: BootstrapConfig;
+    try {
+        cfg = parseBootstrapConfig(raw, readStack);
+    } catch (e) {
+        if (e instanceof BootstrapConfigError) throw new BootstrapConfigError([...keyProblems, ...e.problems]);
+        throw e;
+    }
+    if (keyProblems.length > 0) throw new BootstrapConfigError(keyProblems);
+    return cfg;
+}
+
+/** Reads and validates the current bootstrap stack's config, every key of it, before anything is created. */
 export function loadBootstrapConfig(): BootstrapConfig {
-    const c = new pulumi.Config(BOOTSTRAP_NAMESPACE);
-    return parseBootstrapConfig({
-        repository: c.get("repository"),
-        stacks: c.getObject("stacks"),
-        deployBranches: c.getObject("deployBranches"),
-        namePrefix: c.get("namePrefix"),
-        owners: c.getObject("owners"),
-    });
+    const { config, secretKeys } = runtimeConfig();
+    return parseBootstrapConfigMap(config, secretKeys);
 }
 
 /** Pull requests get the preview identity; nothing else does. */
