@@ -43,6 +43,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
     });
 
     const strategy = new UpdateStrategy("strategy", {
+        subscriptionId,
         resourceGroupName: fleet.resourceGroupName,
         fleetName: fleet.fleetName,
         strategyName: cfg.updateStrategy.name,

@@ -1,3 +1,4 @@
+// Vitest: which files are tests (root, handler and policy-pack tests) and how they run (forked processes).
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({

@@ -3,7 +3,7 @@
  * itself (module loading excluded, it is start-up). Used by bench/run.ts.
  */
 import { performance } from "node:perf_hooks";
-import { planStack } from "../local/plan";
+import { planStack } from "../local/plan/plan";
 
 async function main(): Promise<void> {
     const [dir, stack] = process.argv.slice(2);

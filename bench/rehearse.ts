@@ -9,9 +9,9 @@ import { performance } from "node:perf_hooks";
 import { compileRuleFilter, gateEventFor, prepareFilter } from "../core/event-filter";
 import type { ApprovalRule } from "../core/rules";
 import { gatePositions, type StageSpec } from "../core/strategy";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { planStack } from "../local/plan";
-import { rehearse } from "../local/rehearse";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { planStack } from "../local/plan/plan";
+import { rehearse } from "../local/simulate/rehearse";
 import { generateStackConfig, generateStackYaml } from "./generate";
 import { gateName, median, type Row } from "./common";
 

@@ -11,8 +11,8 @@ import { isMainThread } from "node:worker_threads";
 import { parse } from "yaml";
 import { gateEventFor } from "../core/event-filter";
 import { gatePositions, type StageSpec } from "../core/strategy";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { replay } from "../local/replay";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { replay } from "../local/simulate/replay";
 import { gateName, median, percentile, type Row } from "./common";
 import { generateStackYaml } from "./generate";
 

@@ -89,17 +89,17 @@ async function main(): Promise<void> {
     sections.push(
         ...table(
             "Gate handler: replay against the ARM emulator",
-            "The real Event Grid trigger, engine, ARM client and checks, through `local/replay.ts`.",
+            "The real Event Grid trigger, engine, ARM client and checks, through `local/simulate/replay.ts`.",
             benchReplay(),
         ),
         ...table(
             "Gate handler: bundle",
-            "The package `pulumi up` deploys (`components/handler-package.ts`).",
+            "The package `pulumi up` deploys (`handlers/gate-approval/bundle.ts`).",
             benchBundle(),
         ),
         ...table(
             "Rehearsal",
-            "A whole update run of a generated stack through Event Grid filters and the real handler (`local/rehearse.ts`).",
+            "A whole update run of a generated stack through Event Grid filters and the real handler (`local/simulate/rehearse/`).",
             await benchRehearsal(),
         ),
         ...table(

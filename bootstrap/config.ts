@@ -28,7 +28,7 @@ import {
     previewVariables,
 } from "../core/github-oidc";
 import { rolesAssignedByStack } from "../core/roles";
-import { loadStackFile } from "../local/stack-file";
+import { loadStackFile } from "../local/plan/stack-file";
 
 export const BOOTSTRAP_NAMESPACE = "fleet-gates-bootstrap";
 

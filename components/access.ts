@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
 import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, approverRoleGuid, roleDefinitionId } from "../core/roles";
+import { fleetResourceGroupId } from "../core/arm-id";
 import { stableRoleAssignment } from "./role-assignment";
 
 export interface AccessArgs {
@@ -114,7 +115,9 @@ export class Access extends pulumi.ComponentResource {
                 permissions: [
                     { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
                 ],
-                assignableScopes: [args.fleetId],
+                // Azure takes management groups, subscriptions or resource groups here, not the fleet itself:
+                // the role is assignable in the fleet's resource group and assigned at the fleet below.
+                assignableScopes: [pulumi.output(args.fleetId).apply(fleetResourceGroupId)],
             },
             parent,
         );

@@ -3,12 +3,14 @@
  * one AKS cluster per member and the FleetMember joining it to the fleet with its update group and labels.
  *
  * azure-native 3.28 types FleetMember at 2024-05-02-preview, which has no `labels`, so members are
- * generic ARM resources pinned to the GA api-version 2026-06-01; clusters and the fleet stay typed.
+ * `ArmResource`s (./arm-resource.ts: PUT/GET/DELETE at the GA api-version 2026-06-01, not azure-native's
+ * generic resource, whose existence check uses another api-version); clusters and the fleet stay typed.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as resources from "@pulumi/azure-native/resources";
 import type * as inputs from "@pulumi/azure-native/types/input";
+import { ArmResource } from "./arm-resource";
 import { fleetId as fleetIdOf } from "../core/arm-id";
 import { FLEET_NAME_PATTERN } from "../core/rules";
 
@@ -176,7 +178,7 @@ export class Fleet extends pulumi.ComponentResource {
     /** Member name → FleetMember id. */
     public readonly memberIds: pulumi.Output<Record<string, string>>;
     public readonly clusters: Record<string, containerservice.ManagedCluster>;
-    public readonly members: Record<string, resources.Resource>;
+    public readonly members: Record<string, ArmResource>;
 
     constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("fleet-gates:fleet:Fleet", name, {}, opts);
@@ -249,9 +251,10 @@ export class Fleet extends pulumi.ComponentResource {
                 .all([cluster.urn, args.subscriptionId])
                 .apply(([, sub]) => managedClusterId(sub, args.resourceGroupName, m.name));
             // No ordering between members: neither the spec nor the docs serialise member joins.
-            const member = new resources.Resource(
+            const member = new ArmResource(
                 `${name}-${m.name}-member`,
                 {
+                    subscriptionId: args.subscriptionId,
                     resourceGroupName: args.resourceGroupName,
                     resourceProviderNamespace: "Microsoft.ContainerService",
                     parentResourcePath: `fleets/${args.fleetName}`,

@@ -11,7 +11,7 @@ import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
-import { formatArmId } from "../core/arm-id";
+import { fleetResourceGroupId, formatArmId } from "../core/arm-id";
 import {
     BUILTIN_ROLES,
     HANDLER_CUSTOM_ROLE_ACTIONS,
@@ -26,7 +26,6 @@ import {
     HANDLER_FUNCTIONS,
     HandlerPackage,
     HandlerPublish,
-    NO_TOKEN_PREFIX,
     scmBaseUrlFor,
 } from "./handler-package";
 
@@ -89,7 +88,7 @@ export interface GateHandlerArgs {
     readonly startRun?: boolean;
     /** `fleet`: Fleet Manager Contributor; `custom-role`: a role with only HANDLER_CUSTOM_ROLE_ACTIONS. */
     readonly roleScope: "fleet" | "custom-role";
-    /** Reconcile sweep period in minutes (1–59): the timer schedule `0 *\/N * * * *`. */
+    /** Reconcile sweep period in minutes (1–60): the timer schedule `0 *\/N * * * *`, hourly for 60. */
     readonly sweepMinutes: number;
     /** Escalate a held gate after this many minutes; at least one sweep period. */
     readonly escalateAfterMinutes: number;
@@ -101,8 +100,9 @@ export interface GateHandlerArgs {
     /** A package built already (default: `buildHandlerPackage()` now, once per process). */
     readonly handlerPackage?: HandlerPackage;
     /**
-     * ARM-audience bearer token for the OneDeploy publish (default: the azure-native provider's
-     * own token, `authorization.getClientToken`, i.e. whoever runs `pulumi up`).
+     * ARM-audience bearer token for the OneDeploy publish, used as given. Default: none here; the
+     * publish takes one from `DefaultAzureCredential` when it runs (a token taken at program start
+     * would be minutes old by then, and may expire during a long first deployment).
      */
     readonly publishToken?: pulumi.Input<string>;
 }
@@ -123,8 +123,8 @@ export function validateGateHandlerArgs(
     if (args.roleScope !== "fleet" && args.roleScope !== "custom-role") {
         throw new Error(`roleScope "${String(args.roleScope)}" must be "fleet" or "custom-role"`);
     }
-    if (!Number.isInteger(args.sweepMinutes) || args.sweepMinutes < 1 || args.sweepMinutes > 59) {
-        throw new Error(`sweepMinutes ${args.sweepMinutes} must be a whole number of minutes from 1 to 59`);
+    if (!Number.isInteger(args.sweepMinutes) || args.sweepMinutes < 1 || args.sweepMinutes > 60) {
+        throw new Error(`sweepMinutes ${args.sweepMinutes} must be a whole number of minutes from 1 to 60`);
     }
     if (!Number.isInteger(args.escalateAfterMinutes) || args.escalateAfterMinutes < 1) {
         throw new Error(`escalateAfterMinutes ${args.escalateAfterMinutes} must be a positive whole number`);
@@ -159,12 +159,16 @@ export function validateMemberClusterIds(
     if (extra.length > 0) throw new Error(`memberClusterIds has member(s) not in memberNames: ${extra.join(", ")}`);
 }
 
-/** NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes. */
+/**
+ * NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes: on the minutes of the hour
+ * that are multiples of `minutes`, so 60 is the top of every hour (`*\/60` is outside the minute
+ * field's 0-59 range, hence spelled `0`).
+ */
 export function sweepSchedule(minutes: number): string {
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 59) {
-        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 59`);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
+        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 60`);
     }
-    return `0 */${minutes} * * * *`;
+    return minutes === 60 ? "0 0 * * * *" : `0 */${minutes} * * * *`;
 }
 
 function hex(seed: string, length: number): string {
@@ -376,15 +380,10 @@ export class GateHandler extends pulumi.ComponentResource {
                 serverFarmId: plan.id,
                 httpsOnly: true,
                 identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
-                // No app settings here: azure-native folds `siteConfig` into one value, so a single secret
-                // setting would make the whole siteConfig (TLS, FTPS) secret in state and in plans. The
-                // settings live in their own resource below.
-                siteConfig: {
-                    minTlsVersion: "1.2",
-                    scmMinTlsVersion: "1.2",
-                    ftpsState: "Disabled",
-                    http20Enabled: true,
-                },
+                // No siteConfig at all: azure-native adds `netFrameworkVersion: "v4.6"` and `localMySqlEnabled`
+                // to any siteConfig it is given, and Flex Consumption answers 400 for `netFrameworkVersion` (and,
+                // in some regions, `ftpsState`). TLS 1.2 is the platform's default for new apps; FTP is off
+                // through the WebAppFtpAllowed policy below; app settings live in their own resource.
                 functionAppConfig: {
                     deployment: {
                         storage: {
@@ -501,7 +500,8 @@ export class GateHandler extends pulumi.ComponentResource {
                             notDataActions: [],
                         },
                     ],
-                    assignableScopes: [args.fleetId],
+                    // Assignable in the fleet's resource group (Azure refuses a resource here), assigned at the fleet.
+                    assignableScopes: [pulumi.output(args.fleetId).apply(fleetResourceGroupId)],
                 },
                 parent,
             );
@@ -530,16 +530,6 @@ export class GateHandler extends pulumi.ComponentResource {
         // Code: built now from the working tree, published with OneDeploy once the app identity can
         // write its deployment container and basic publishing is off.
         const pkg = args.handlerPackage ?? defaultHandlerPackage();
-        // A failed invoke (no credentials yet; the offline mocks answer no token) must not fail the
-        // plan: the publish, which alone needs the token, fails instead and says why.
-        const token =
-            args.publishToken ??
-            pulumi.output(
-                authorization.getClientToken({}, parent).then(
-                    (r) => r.token,
-                    (e: unknown) => `${NO_TOKEN_PREFIX}${e instanceof Error ? e.message : String(e)}`,
-                ),
-            );
         this.deployment = new HandlerPublish(
             `${name}-publish`,
             {
@@ -550,7 +540,7 @@ export class GateHandler extends pulumi.ComponentResource {
                 zipPath: pkg.zipPath,
                 packageHash: pkg.sha256,
                 functionNames: [...HANDLER_FUNCTIONS],
-                accessToken: token,
+                ...(args.publishToken !== undefined ? { accessToken: args.publishToken } : {}),
             },
             { parent: this, dependsOn: [app, appSettings, container, scmPolicy, ftpPolicy, ...storageAssignments] },
         );

@@ -1,9 +1,9 @@
 /**
  * The gate handler's code, from source to a running Flex Consumption app.
  *
- * - `buildHandlerPackage()` bundles `handlers/gate-approval` with esbuild (the same options as
- *   its `build.ts`, which calls `buildHandlerPackage`) into the deploy folder `dist/package/` and a deterministic `package.zip`,
- *   so `pulumi up` always deploys what is in the working tree.
+ * - `buildHandlerPackage()`, the handler's own bundle recipe (`handlers/gate-approval/bundle.ts`,
+ *   also run by its `build.ts`), bundles it with esbuild into the deploy folder `dist/package/` and a
+ *   deterministic `package.zip`, so `pulumi up` always deploys what is in the working tree.
  * - `HandlerPublish` (a dynamic resource) publishes that zip with OneDeploy: `POST
  *   <scm>/api/publish` with a Microsoft Entra bearer token, then polls the deployment and waits
  *   until ARM lists the app's functions. Event subscriptions `dependsOn` it, because Event Grid
@@ -30,134 +30,18 @@
  * audience token with basic publishing credentials disabled (documented for Entra ID
  * deployments, not exercised here), and the ARM `sites/functions` listing shape beyond `name`.
  */
-import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import * as esbuild from "esbuild";
-import * as fflate from "fflate";
 import * as pulumi from "@pulumi/pulumi";
 
-/** The handler's workspace package, relative to the repository root. */
-export const HANDLER_DIR = path.resolve(__dirname, "..", "handlers", "gate-approval");
-
-/** The Event Grid trigger (`handlers/gate-approval/src/functions/event.ts`). */
-export const GATE_EVENT_FUNCTION = "gate-event";
-/** The reconcile sweep timer (`handlers/gate-approval/src/functions/sweep.ts`). */
-export const GATE_SWEEP_FUNCTION = "gate-sweep";
-/** Functions the bundle registers; the publish waits until ARM lists all of them. */
-export const HANDLER_FUNCTIONS: readonly string[] = [GATE_EVENT_FUNCTION, GATE_SWEEP_FUNCTION];
-
-export interface HandlerPackage {
-    /** The deploy folder: `host.json`, a dependency-free `package.json`, `index.js` (+ map). */
-    readonly dir: string;
-    /** The zipped deploy folder, byte-for-byte deterministic for the same sources. */
-    readonly zipPath: string;
-    /** Hex SHA-256 of the zip; changes exactly when the deployed code changes. */
-    readonly sha256: string;
-    /** Size of the bundled `index.js`. */
-    readonly bundleBytes: number;
-    /** Files in the deploy folder, sorted. */
-    readonly files: readonly string[];
-    /** Source files esbuild put in the bundle (paths relative to the handler folder). */
-    readonly bundledInputs: readonly string[];
-}
-
-/** esbuild options of the handler bundle (`npm run build -w handlers/gate-approval` runs this builder too). */
-function bundleOptions(handlerDir: string, outDir: string): esbuild.BuildOptions {
-    return {
-        absWorkingDir: handlerDir,
-        entryPoints: [path.join(handlerDir, "src", "index.ts")],
-        outfile: path.join(outDir, "index.js"),
-        bundle: true,
-        platform: "node",
-        target: "node20",
-        format: "cjs",
-        // Provided by the Functions Node.js worker at run time; never bundled.
-        external: ["@azure/functions-core"],
-        minify: true,
-        sourcemap: "linked",
-        metafile: true,
-        logLevel: "silent",
-    };
-}
-
-/**
- * Writes `data` to `file` atomically (temp file + rename), so concurrent builds (parallel test
- * workers, a watcher) never leave a half-written bundle or zip for a reader.
- */
-function writeAtomic(file: string, data: string | Uint8Array): void {
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-}
-
-/**
- * Bundles the handler and writes `<outDir>/index.js(.map)`, the deploy folder `<outDir>/package/`
- * and `<outDir>/package.zip`. Synchronous, so a component constructor can call it.
- * `outDir` defaults to `handlers/gate-approval/dist`.
- */
-export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dist")): HandlerPackage {
-    const handlerDir = HANDLER_DIR;
-    const packageDir = path.join(outDir, "package");
-    const result = esbuild.buildSync({ ...bundleOptions(handlerDir, outDir), write: false });
-    if (result.errors.length > 0) {
-        throw new Error(`handler bundle failed: ${result.errors.map((e) => e.text).join("; ")}`);
-    }
-    fs.mkdirSync(packageDir, { recursive: true });
-    const own = JSON.parse(fs.readFileSync(path.join(handlerDir, "package.json"), "utf8")) as {
-        name: string;
-        version: string;
-    };
-    const contents = new Map<string, Uint8Array>();
-    contents.set("host.json", fs.readFileSync(path.join(handlerDir, "host.json")));
-    contents.set(
-        "package.json",
-        Buffer.from(
-            `${JSON.stringify({ name: own.name, version: own.version, private: true, main: "index.js" }, null, 2)}\n`,
-        ),
-    );
-    let bundleBytes = 0;
-    for (const file of result.outputFiles ?? []) {
-        const base = path.basename(file.path);
-        writeAtomic(path.join(outDir, base), file.contents);
-        contents.set(base, file.contents);
-        if (base === "index.js") bundleBytes = file.contents.byteLength;
-    }
-    if (!contents.has("index.js")) throw new Error("handler bundle produced no index.js");
-    const files = [...contents.keys()].sort();
-    for (const f of files) writeAtomic(path.join(packageDir, f), contents.get(f)!);
-    const zip = zipFiles(files.map((name) => ({ name, data: contents.get(name)! })));
-    const zipPath = path.join(outDir, "package.zip");
-    writeAtomic(zipPath, zip);
-    const bundledInputs = Object.keys(result.metafile?.inputs ?? {}).sort();
-    return {
-        dir: packageDir,
-        zipPath,
-        sha256: crypto.createHash("sha256").update(zip).digest("hex"),
-        bundleBytes,
-        files,
-        bundledInputs,
-    };
-}
-
-export interface ZipEntry {
-    readonly name: string;
-    readonly data: Uint8Array;
-}
-
-/** 1980-01-01 00:00 local time: DOS timestamps are local, so this gives the same bytes in every time zone. */
-const ZIP_EPOCH = new Date(1980, 0, 1);
-
-/**
- * A deterministic zip (deflate, fixed timestamps, entries in the given order, mode 0644): the same
- * files always give the same bytes, so the hash only moves with the code.
- */
-export function zipFiles(entries: readonly ZipEntry[]): Buffer {
-    const files: fflate.Zippable = {};
-    for (const e of entries)
-        files[e.name] = [e.data, { level: 9, mtime: ZIP_EPOCH, os: 3, attrs: (0o100644 << 16) >>> 0 }];
-    return Buffer.from(fflate.zipSync(files));
-}
+export {
+    buildHandlerPackage,
+    GATE_EVENT_FUNCTION,
+    GATE_SWEEP_FUNCTION,
+    HANDLER_DIR,
+    HANDLER_FUNCTIONS,
+    zipFiles,
+    type HandlerPackage,
+    type ZipEntry,
+} from "../handlers/gate-approval/bundle";
 
 // ---------------------------------------------------------------------------------------------
 // OneDeploy publish. Everything the dynamic provider calls is a plain function of its arguments:
@@ -198,12 +82,15 @@ export type PublishAnswer = "accepted" | "retry" | "fail";
 
 /**
  * What to do with the answer to `POST /api/publish`. Retried: throttling and server errors, a
- * deployment already running (409), the SCM site refusing a freshly granted caller (401/403), and
- * the 400 that wraps storage's 403 while the app identity's new role assignment propagates.
+ * deployment already running (409), the SCM site refusing a freshly granted caller (403), and
+ * the 400 that wraps storage's 403 while the app identity's new role assignment propagates. A 401
+ * refuses the token itself (expired, another tenant or audience): the same token would be refused
+ * until the timeout, so it fails at once (`unauthorizedMessage` says what to do).
  */
 export function classifyPublishResponse(status: number, body: string): PublishAnswer {
     if (status === 200 || status === 202) return "accepted";
-    if (status === 401 || status === 403 || status === 408 || status === 409 || status === 429) return "retry";
+    if (status === 401) return "fail";
+    if (status === 403 || status === 408 || status === 409 || status === 429) return "retry";
     if (status >= 500) return "retry";
     if (status === 400 && /BlobUploadFailed|\b403\b|AuthorizationPermissionMismatch|not authorized/i.test(body)) {
         return "retry";
@@ -255,7 +142,11 @@ export interface PublishInputs {
     readonly zipPath: string;
     readonly packageHash: string;
     readonly functionNames: readonly string[];
-    readonly accessToken: string;
+    /**
+     * A bearer token to use as given. Omitted (the default): a token is taken from
+     * `DefaultAzureCredential` when publishing, and again whenever it comes within five minutes of expiry.
+     */
+    readonly accessToken?: string;
     readonly pollIntervalSeconds: number;
     readonly timeoutSeconds: number;
 }
@@ -265,9 +156,19 @@ export interface PublishResult {
     readonly functions: string[];
 }
 
+/** The error for a 401 from the SCM site or ARM: the token is refused, retrying it cannot help. */
+export function unauthorizedMessage(appId: string, what: string, tokenGiven: boolean, last: string): string {
+    return (
+        `OneDeploy publish of ${appId}: ${what} refused the bearer token (401): it has expired or is not valid for this ` +
+        "tenant or audience. Sign in again (az login; in CI, azure/login) and rerun pulumi up" +
+        (tokenGiven ? "; GateHandler publishToken is used as given: omit it to take a token when publishing" : "") +
+        `. Last answer: ${last}`
+    );
+}
+
 /**
  * Publishes the zip with OneDeploy and waits until the deployment succeeded and ARM lists every
- * expected function. Throws with the service's own words on failure or timeout.
+ * expected function. Throws with the service's own words on failure or timeout, and at once on 401.
  */
 export async function publishAndWait(inputs: PublishInputs): Promise<PublishResult> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -277,19 +178,38 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     const deadline = Date.now() + inputs.timeoutSeconds * 1000;
     const interval = Math.max(0, inputs.pollIntervalSeconds * 1000);
-    const auth = { Authorization: `Bearer ${inputs.accessToken}` };
     const scm = inputs.scmBaseUrl.replace(/\/+$/, "");
+    const arm = inputs.armBaseUrl.replace(/\/+$/, "");
+    const given = inputs.accessToken !== undefined;
     const overdue = (what: string, last: string) =>
         new Error(
             `OneDeploy publish of ${inputs.appId}: timed out after ${inputs.timeoutSeconds}s ${what}; last answer: ${last}`,
         );
 
-    if (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:")) {
+    if (given && (!inputs.accessToken || inputs.accessToken.startsWith("unavailable:"))) {
         throw new Error(
-            `no bearer token to publish ${inputs.appId} (${inputs.accessToken.slice("unavailable:".length) || "empty"}); ` +
-                "pass GateHandler publishToken or configure the azure-native provider's credentials",
+            `no bearer token to publish ${inputs.appId} (${(inputs.accessToken ?? "").slice("unavailable:".length) || "empty"}); ` +
+                "pass a valid GateHandler publishToken, or omit it to take one from DefaultAzureCredential when publishing",
         );
     }
+    // Without a given token: DefaultAzureCredential, asked when publishing (not at program start) and
+    // again near expiry, so a long deployment before the publish never hands over a stale token.
+    let cached: { token: string; expiresOnTimestamp: number } | undefined;
+    let credential: import("@azure/core-auth").TokenCredential | undefined;
+    const auth = async (): Promise<Record<string, string>> => {
+        if (given) return { Authorization: `Bearer ${inputs.accessToken}` };
+        if (!cached || cached.expiresOnTimestamp - 5 * 60_000 < Date.now()) {
+            if (!credential) {
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                const identity = require("@azure/identity") as typeof import("@azure/identity");
+                credential = new identity.DefaultAzureCredential();
+            }
+            const t = await credential.getToken(`${new URL(arm).origin}/.default`);
+            if (!t) throw new Error(`no bearer token to publish ${inputs.appId}: DefaultAzureCredential returned none`);
+            cached = t;
+        }
+        return { Authorization: `Bearer ${cached.token}` };
+    };
     const zip = nodeFs.readFileSync(inputs.zipPath);
     const actual = nodeCrypto.createHash("sha256").update(zip).digest("hex");
     if (actual !== inputs.packageHash) {
@@ -304,11 +224,12 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
         if (Date.now() > deadline) throw overdue("publishing", last);
         const res = await fetch(`${scm}/api/publish?RemoteBuild=false&Deployer=fleet-gates`, {
             method: "POST",
-            headers: { ...auth, "Content-Type": "application/zip" },
+            headers: { ...(await auth()), "Content-Type": "application/zip" },
             body: zip,
         });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "the SCM site", given, last));
         const answer = classifyPublishResponse(res.status, text);
         if (answer === "accepted") {
             deploymentId = parseDeploymentId(text);
@@ -323,9 +244,10 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     let which = deploymentId ?? "latest";
     for (let last = ""; ;) {
         if (Date.now() > deadline) throw overdue("waiting for the deployment", last);
-        const res = await fetch(`${scm}/api/deployments/${which}`, { headers: auth });
+        const res = await fetch(`${scm}/api/deployments/${which}`, { headers: await auth() });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "the SCM site", given, last));
         if (res.status === 404 && which !== "latest") {
             which = "latest";
             continue;
@@ -350,13 +272,13 @@ export async function publishAndWait(inputs: PublishInputs): Promise<PublishResu
     }
 
     // 3. Wait until ARM lists every function (trigger sync), so Event Grid can validate the destination.
-    const arm = inputs.armBaseUrl.replace(/\/+$/, "");
     const listUrl = `${arm}${inputs.appId}/functions?api-version=2024-11-01`;
     for (let last = ""; ;) {
         if (Date.now() > deadline) throw overdue(`waiting for functions ${inputs.functionNames.join(", ")}`, last);
-        const res = await fetch(listUrl, { headers: auth });
+        const res = await fetch(listUrl, { headers: await auth() });
         const text = await res.text();
         last = `${res.status} ${text.slice(0, 300)}`;
+        if (res.status === 401) throw new Error(unauthorizedMessage(inputs.appId, "ARM", given, last));
         if (res.status === 200) {
             const functions = registeredFunctionNames(JSON.parse(text));
             if (inputs.functionNames.every((f) => functions.includes(f))) return { deploymentId, functions };
@@ -382,7 +304,7 @@ function toPublishInputs(raw: Record<string, unknown>): PublishInputs {
         zipPath: String(raw.zipPath),
         packageHash: String(raw.packageHash),
         functionNames: Array.isArray(raw.functionNames) ? raw.functionNames.map(String) : [],
-        accessToken: typeof raw.accessToken === "string" ? raw.accessToken : "",
+        ...(typeof raw.accessToken === "string" ? { accessToken: raw.accessToken } : {}),
         pollIntervalSeconds: typeof raw.pollIntervalSeconds === "number" ? raw.pollIntervalSeconds : 5,
         timeoutSeconds: typeof raw.timeoutSeconds === "number" ? raw.timeoutSeconds : 900,
     };
@@ -434,8 +356,11 @@ export interface HandlerPublishArgs {
     /** SHA-256 of the zip: a new hash publishes again. */
     readonly packageHash: pulumi.Input<string>;
     readonly functionNames: pulumi.Input<pulumi.Input<string>[]>;
-    /** ARM-audience Microsoft Entra bearer token of the deploying principal; kept secret. */
-    readonly accessToken: pulumi.Input<string>;
+    /**
+     * An ARM-audience Microsoft Entra bearer token to use as given; kept secret. Omit it (the default)
+     * to take a token from `DefaultAzureCredential` when publishing.
+     */
+    readonly accessToken?: pulumi.Input<string>;
     readonly pollIntervalSeconds?: pulumi.Input<number>;
     readonly timeoutSeconds?: pulumi.Input<number>;
 }
@@ -453,7 +378,7 @@ export class HandlerPublish extends pulumi.dynamic.Resource {
             {
                 ...args,
                 armBaseUrl: args.armBaseUrl ?? ARM_BASE_URL,
-                accessToken: pulumi.secret(args.accessToken),
+                accessToken: args.accessToken === undefined ? undefined : pulumi.secret(args.accessToken),
                 deploymentId: undefined,
                 functions: undefined,
             },

@@ -2,13 +2,13 @@
  * A gated Fleet update strategy and, optionally, the auto-upgrade profile that runs it.
  *
  * azure-native 3.28 types Fleet update strategies at 2024-05-02-preview (no gates, no maxConcurrency)
- * and its UpgradeChannel enum is the AKS one (`stable`, `node-image`), so both resources are generic
- * ARM resources pinned to the GA api-version 2026-06-01, behind the typed args below. The payload
+ * and its UpgradeChannel enum is the AKS one (`stable`, `node-image`), so both resources are
+ * `ArmResource`s (./arm-resource.ts) at the GA api-version 2026-06-01, behind the typed args below. The payload
  * builders are pure and checked against the official OpenAPI document in the tests.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as resources from "@pulumi/azure-native/resources";
 import { FLEET_NAME_PATTERN } from "../core/rules";
+import { ArmResource } from "./arm-resource";
 import { gatePositions, type GatePosition, type GateSpec, type GroupSpec, type StageSpec } from "../core/strategy";
 
 // The strategy's plain-data model lives in core/ (config, policies and the rehearsal share it).
@@ -41,6 +41,8 @@ export interface AutoUpgradeSpec {
 
 /** Arguments of `UpdateStrategy`. */
 export interface UpdateStrategyArgs {
+    /** The fleet's subscription (the strategy's ARM id is built from it). */
+    readonly subscriptionId: pulumi.Input<string>;
     /** Resource group of the fleet. */
     readonly resourceGroupName: pulumi.Input<string>;
     /** The fleet; pass the Fleet component's output so the strategy waits for it. */
@@ -216,7 +218,7 @@ export function autoUpgradeProblems(autoUpgrade: AutoUpgradeSpec): string[] {
 }
 
 /**
- * A Fleet update strategy with approval gates (generic ARM resource, api-version 2026-06-01) and,
+ * A Fleet update strategy with approval gates (an `ArmResource` at api-version 2026-06-01) and,
  * with `autoUpgrade`, the auto-upgrade profile that generates update runs from it.
  */
 export class UpdateStrategy extends pulumi.ComponentResource {
@@ -237,9 +239,10 @@ export class UpdateStrategy extends pulumi.ComponentResource {
         if (problems.length > 0) throw new Error(`UpdateStrategy "${name}": ${problems.join("; ")}`);
 
         const parentResourcePath = pulumi.interpolate`fleets/${args.fleetName}`;
-        const strategy = new resources.Resource(
+        const strategy = new ArmResource(
             `${name}-strategy`,
             {
+                subscriptionId: args.subscriptionId,
                 resourceGroupName: args.resourceGroupName,
                 resourceProviderNamespace: "Microsoft.ContainerService",
                 parentResourcePath,
@@ -256,9 +259,10 @@ export class UpdateStrategy extends pulumi.ComponentResource {
 
         const autoUpgrade = args.autoUpgrade;
         if (autoUpgrade) {
-            const profile = new resources.Resource(
+            const profile = new ArmResource(
                 `${name}-auto-upgrade`,
                 {
+                    subscriptionId: args.subscriptionId,
                     resourceGroupName: args.resourceGroupName,
                     resourceProviderNamespace: "Microsoft.ContainerService",
                     parentResourcePath,

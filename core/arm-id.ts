@@ -144,6 +144,15 @@ export function parseFleetId(id: string): FleetRef {
     return { subscriptionId: p.subscriptionId, resourceGroup: p.resourceGroup, fleetName: p.segments[0]![1] };
 }
 
+/**
+ * `/subscriptions/{id}/resourceGroups/{name}` of the fleet's resource group: the narrowest scope a custom
+ * role may list as assignable (Azure accepts management groups, subscriptions and resource groups).
+ */
+export function fleetResourceGroupId(fleetArmId: string): string {
+    const f = parseFleetId(fleetArmId);
+    return `/subscriptions/${f.subscriptionId}/resourceGroups/${f.resourceGroup}`;
+}
+
 /** Parses a gate id; the gate name must be a lower-case GUID as the service issues them. */
 export function parseGateId(id: string): GateRef {
     const p = parseArmId(id);

@@ -1,5 +1,6 @@
 /**
- * Event Grid event-subscription filters: one module for compiling approval rules into filters (the
+ * Event Grid event-subscription filters: one module (with its parts `event-filter-types.ts`,
+ * `event-filter-limits.ts` and `gate-event-shape.ts`, re-exported here) for compiling approval rules into filters (the
  * program), checking them (the policy pack) and evaluating them exactly as Event Grid does (the
  * offline delivery emulator, the rehearsal). The semantics follow `shared/reference/event-grid.md`
  * §1–§3; where the reference marks a behaviour UNDOCUMENTED or INFERRED, the choice is commented.
@@ -7,235 +8,27 @@
  * Evaluation is hot (events × subscriptions), so `prepareFilter` compiles a filter once: keys split,
  * filter strings lower-cased, operators turned into closures. `evaluateFilter` is the convenience form.
  */
-import { createHash } from "node:crypto";
+export * from "./event-filter-limits";
+export * from "./event-filter-types";
+export * from "./gate-event-shape";
 import { parseFleetId } from "./arm-id";
-import type { ApprovalRule, GateTiming } from "./rules";
-
-// ---------------------------------------------------------------------------------------------
-// Types (mirror the azure-native `filter` input of SystemTopicEventSubscription)
-// ---------------------------------------------------------------------------------------------
-
-export type EventSchema = "EventGridSchema" | "CloudEventSchemaV1_0";
-
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
-
-export const NUMBER_COMPARE_OPERATORS = [
-    "NumberGreaterThan",
-    "NumberGreaterThanOrEquals",
-    "NumberLessThan",
-    "NumberLessThanOrEquals",
-] as const;
-export const NUMBER_LIST_OPERATORS = ["NumberIn", "NumberNotIn"] as const;
-export const NUMBER_RANGE_OPERATORS = ["NumberInRange", "NumberNotInRange"] as const;
-export const STRING_OPERATORS = [
-    "StringIn",
-    "StringNotIn",
-    "StringBeginsWith",
-    "StringNotBeginsWith",
-    "StringEndsWith",
-    "StringNotEndsWith",
-    "StringContains",
-    "StringNotContains",
-] as const;
-export const NULL_OPERATORS = ["IsNullOrUndefined", "IsNotNull"] as const;
-
-export type NumberCompareOperator = (typeof NUMBER_COMPARE_OPERATORS)[number];
-export type NumberListOperator = (typeof NUMBER_LIST_OPERATORS)[number];
-export type NumberRangeOperator = (typeof NUMBER_RANGE_OPERATORS)[number];
-export type StringOperator = (typeof STRING_OPERATORS)[number];
-export type NullOperator = (typeof NULL_OPERATORS)[number];
-
-/** All 19 operators of the API (2022-06-15 and later). */
-export const ADVANCED_FILTER_OPERATORS = [
-    "BoolEquals",
-    ...NUMBER_COMPARE_OPERATORS,
-    ...NUMBER_LIST_OPERATORS,
-    ...NUMBER_RANGE_OPERATORS,
-    ...STRING_OPERATORS,
-    ...NULL_OPERATORS,
-] as const;
-export type AdvancedFilterOperator = (typeof ADVANCED_FILTER_OPERATORS)[number];
-
-interface KeyedFilter<O extends AdvancedFilterOperator> {
-    operatorType: O;
-    /** `data.<path>` or an envelope name; `.` separates levels, no escaping exists. */
-    key: string;
-}
-export interface BoolEqualsFilter extends KeyedFilter<"BoolEquals"> {
-    value: boolean;
-}
-export interface NumberCompareFilter<O extends NumberCompareOperator = NumberCompareOperator> extends KeyedFilter<O> {
-    value: number;
-}
-export interface NumberListFilter<O extends NumberListOperator = NumberListOperator> extends KeyedFilter<O> {
-    values: number[];
-}
-/** Each range is `[low, high]`, both bounds inclusive. */
-export interface NumberRangeFilter<O extends NumberRangeOperator = NumberRangeOperator> extends KeyedFilter<O> {
-    values: number[][];
-}
-export interface StringFilter<O extends StringOperator = StringOperator> extends KeyedFilter<O> {
-    values: string[];
-}
-export type NullFilter<O extends NullOperator = NullOperator> = KeyedFilter<O>;
-
-/** One advanced filter, discriminated on `operatorType` (19 members). */
-export type AdvancedFilter =
-    | BoolEqualsFilter
-    | { [O in NumberCompareOperator]: NumberCompareFilter<O> }[NumberCompareOperator]
-    | { [O in NumberListOperator]: NumberListFilter<O> }[NumberListOperator]
-    | { [O in NumberRangeOperator]: NumberRangeFilter<O> }[NumberRangeOperator]
-    | { [O in StringOperator]: StringFilter<O> }[StringOperator]
-    | { [O in NullOperator]: NullFilter<O> }[NullOperator];
-
-export interface EventSubscriptionFilter {
-    /** Absent (or `["All"]`) ⇒ every event type of the source. */
-    includedEventTypes?: string[];
-    subjectBeginsWith?: string;
-    subjectEndsWith?: string;
-    /** Applies to the subject filters only; default false. */
-    isSubjectCaseSensitive?: boolean;
-    enableAdvancedFilteringOnArrays?: boolean;
-    /** AND of all entries. */
-    advancedFilters?: AdvancedFilter[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fleet gate events
-// ---------------------------------------------------------------------------------------------
-
-/** Event types in the docs' spelling (`AKSResources`); payloads spell `AksResources` — compare ignoring case. */
-export const FLEET_GATE_EVENT_TYPES = {
-    created: "Microsoft.ResourceNotifications.AKSResources.FleetGateCreated",
-    updated: "Microsoft.ResourceNotifications.AKSResources.FleetGateUpdated",
-    deleted: "Microsoft.ResourceNotifications.AKSResources.FleetGateDeleted",
-} as const;
-export type GateEventKind = keyof typeof FLEET_GATE_EVENT_TYPES;
-
-/** The two spellings of the type namespace seen in the wild: docs `AKSResources`, payloads `AksResources`. */
-export const EVENT_TYPE_SPELLINGS = ["AKSResources", "AksResources"] as const;
-export type EventTypeSpelling = (typeof EVENT_TYPE_SPELLINGS)[number];
-
-/** The documented filter keys of gate events (azure-facts §5.1, event-grid.md §5.4). */
-export const GATE_FILTER_KEYS = {
-    resourceId: "data.resourceInfo.id",
-    name: "data.resourceInfo.name",
-    displayName: "data.resourceInfo.properties.displayName",
-    gateType: "data.resourceInfo.properties.gateType",
-    state: "data.resourceInfo.properties.state",
-    targetId: "data.resourceInfo.properties.target.id",
-    updateRunName: "data.resourceInfo.properties.target.updateRunProperties.name",
-    stage: "data.resourceInfo.properties.target.updateRunProperties.stage",
-    group: "data.resourceInfo.properties.target.updateRunProperties.group",
-    timing: "data.resourceInfo.properties.target.updateRunProperties.timing",
-} as const;
-
-// ---------------------------------------------------------------------------------------------
-// Limits (event-grid.md §3)
-// ---------------------------------------------------------------------------------------------
-
-export const EVENT_GRID_LIMITS = {
-    advancedFilters: 25,
-    /** Values summed over all advanced filters. */
-    filterValues: 25,
-    stringValueLength: 512,
-} as const;
-
-const OPERATOR_SET: ReadonlySet<string> = new Set(ADVANCED_FILTER_OPERATORS);
-const isOneOf = <T extends string>(list: readonly T[], s: string): s is T => (list as readonly string[]).includes(s);
-
-function describeFilter(i: number, f: { operatorType?: unknown; key?: unknown }): string {
-    return `advancedFilters[${i}] (${String(f.operatorType)} ${JSON.stringify(f.key)})`;
-}
-
-/**
- * Shape errors: what ARM would reject as malformed, independent of the limits. `keySegments` adds the
- * empty-key/empty-segment checks (an evaluator can still resolve such keys: they just never match).
- */
-function shapeErrors(f: AdvancedFilter, i: number, keySegments: boolean): string[] {
-    const where = describeFilter(i, f);
-    const out: string[] = [];
-    const op: string = f.operatorType;
-    if (!OPERATOR_SET.has(op)) return [`${where}: unknown operatorType`];
-    const raw = f as unknown as Record<string, unknown>;
-    if (typeof f.key !== "string") out.push(`${where}: key must be a string`);
-    else if (keySegments && f.key.length === 0) out.push(`${where}: key is empty`);
-    else if (keySegments && f.key.split(".").some((s) => s.length === 0))
-        out.push(`${where}: key has an empty segment`);
-    if (op === "BoolEquals") {
-        if (typeof raw.value !== "boolean") out.push(`${where}: value must be a boolean`);
-    } else if (isOneOf(NUMBER_COMPARE_OPERATORS, op)) {
-        if (typeof raw.value !== "number" || !Number.isFinite(raw.value)) out.push(`${where}: value must be a number`);
-    } else if (isOneOf(NUMBER_LIST_OPERATORS, op)) {
-        if (!Array.isArray(raw.values) || raw.values.some((v) => typeof v !== "number" || !Number.isFinite(v)))
-            out.push(`${where}: values must be numbers`);
-    } else if (isOneOf(NUMBER_RANGE_OPERATORS, op)) {
-        if (
-            !Array.isArray(raw.values) ||
-            raw.values.some(
-                (r) =>
-                    !Array.isArray(r) || r.length !== 2 || r.some((n) => typeof n !== "number" || !Number.isFinite(n)),
-            )
-        )
-            out.push(`${where}: values must be [low, high] number pairs`);
-    } else if (isOneOf(STRING_OPERATORS, op)) {
-        if (!Array.isArray(raw.values) || raw.values.some((v) => typeof v !== "string"))
-            out.push(`${where}: values must be strings`);
-    }
-    return out;
-}
-
-/** How many values a filter spends of the 25-value budget. UNDOCUMENTED for single values and ranges: 1 each. */
-function valueCount(f: AdvancedFilter): number {
-    if ("values" in f && Array.isArray(f.values)) return f.values.length;
-    if ("value" in f) return 1;
-    return 0;
-}
-
-/**
- * Everything Event Grid would reject about a filter: more than 25 advanced filters, more than 25
- * values summed, string values over 512 characters, empty keys or key segments, malformed values.
- * Empty list = acceptable.
- */
-export function filterLimitViolations(filter: EventSubscriptionFilter): string[] {
-    const out: string[] = [];
-    const afs = filter.advancedFilters ?? [];
-    if (afs.length > EVENT_GRID_LIMITS.advancedFilters)
-        out.push(
-            `advancedFilters: ${afs.length} filters, Event Grid allows at most ${EVENT_GRID_LIMITS.advancedFilters}`,
-        );
-    let values = 0;
-    afs.forEach((f, i) => {
-        out.push(...shapeErrors(f, i, true));
-        values += valueCount(f);
-        if (
-            typeof f.operatorType === "string" &&
-            f.operatorType.startsWith("String") &&
-            "values" in f &&
-            Array.isArray(f.values)
-        ) {
-            f.values.forEach((v, j) => {
-                if (typeof v === "string" && v.length > EVENT_GRID_LIMITS.stringValueLength)
-                    out.push(
-                        `${describeFilter(i, f)}: values[${j}] is ${v.length} characters, Event Grid allows at most ${EVENT_GRID_LIMITS.stringValueLength}`,
-                    );
-            });
-        }
-    });
-    if (values > EVENT_GRID_LIMITS.filterValues)
-        out.push(
-            `advancedFilters: ${values} values in total, Event Grid allows at most ${EVENT_GRID_LIMITS.filterValues}`,
-        );
-    return out;
-}
-
-function assertWithinLimits(filter: EventSubscriptionFilter, what: string): EventSubscriptionFilter {
-    const violations = filterLimitViolations(filter);
-    if (violations.length > 0)
-        throw new Error(`${what} compiles to a filter Event Grid rejects: ${violations.join("; ")}`);
-    return filter;
-}
+import { assertWithinLimits, describeFilter, shapeErrors } from "./event-filter-limits";
+import {
+    type AdvancedFilter,
+    type EventSchema,
+    type EventSubscriptionFilter,
+    NUMBER_COMPARE_OPERATORS,
+    NUMBER_LIST_OPERATORS,
+    NUMBER_RANGE_OPERATORS,
+    type NumberCompareFilter,
+    type NumberCompareOperator,
+    type NumberListFilter,
+    type NumberRangeFilter,
+    type StringFilter,
+    isOneOf,
+} from "./event-filter-types";
+import { FLEET_GATE_EVENT_TYPES, GATE_FILTER_KEYS } from "./gate-event-shape";
+import type { ApprovalRule } from "./rules";
 
 // ---------------------------------------------------------------------------------------------
 // Compiling rules
@@ -680,115 +473,4 @@ export function explainFilter(
     options?: EvaluateOptions,
 ): FilterExplanation {
     return cachedPrepare(filter, options).explain(event, schema);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Synthesising gate events
-// ---------------------------------------------------------------------------------------------
-
-export interface GateEventSpec {
-    /** `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/fleets/{fleet}`. */
-    readonly fleetId: string;
-    /** Lower-case GUID, as the service issues gate names. */
-    readonly gateName: string;
-    readonly updateRunName: string;
-    readonly stage?: string;
-    /** Group gates only. */
-    readonly group?: string;
-    readonly timing: GateTiming;
-    readonly displayName?: string;
-    /** Default `created`. */
-    readonly kind?: GateEventKind;
-    /** Default `Completed` for `updated`, else `Pending`. */
-    readonly state?: "Pending" | "Completed";
-    /** Default `Approval`. */
-    readonly gateType?: string;
-    /** Event id; default a GUID derived from the gate id and the kind (stable). */
-    readonly id?: string;
-    /** Envelope time, UTC ISO 8601 with `Z`; default `GATE_EVENT_DEFAULT_TIME` (pure: no clock). */
-    readonly time?: string;
-    /** `data.operationalInfo.resourceEventTime`; default `time` in `+00:00` form. */
-    readonly resourceEventTime?: string;
-    /** `data.apiVersion`; default `2026-06-01`. */
-    readonly apiVersion?: string;
-}
-
-export interface GateEventOptions {
-    /** Default `EventGridSchema`. */
-    readonly schema?: EventSchema;
-    /** Default `AksResources` (what payloads carry). */
-    readonly spelling?: EventTypeSpelling;
-}
-
-export const GATE_EVENT_DEFAULT_TIME = "2026-01-01T00:00:00.0000000Z";
-const GATE_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function stableEventId(...parts: string[]): string {
-    const h = createHash("sha256").update(parts.join("\u0000")).digest("hex");
-    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/** The event type string in one spelling, e.g. `...AksResources.FleetGateCreated`. */
-export function gateEventType(kind: GateEventKind, spelling: EventTypeSpelling = "AksResources"): string {
-    return FLEET_GATE_EVENT_TYPES[kind].replace("AKSResources", spelling);
-}
-
-/**
- * The event Fleet publishes for a gate (FleetGateCreated unless `kind` says otherwise), shaped like
- * the published samples (`shared/fixtures/events/resolved/`), in either envelope and type spelling.
- */
-export function gateEventFor(spec: GateEventSpec, options: GateEventOptions = {}): JsonObject {
-    const fleet = parseFleetId(spec.fleetId);
-    if (!GATE_NAME.test(spec.gateName))
-        throw new Error(`gateEventFor: gateName "${spec.gateName}" is not a lower-case GUID`);
-    const kind = spec.kind ?? "created";
-    const schema = options.schema ?? "EventGridSchema";
-    const gateId = `${spec.fleetId}/gates/${spec.gateName}`;
-    const time = spec.time ?? GATE_EVENT_DEFAULT_TIME;
-    const updateRunProperties: JsonObject = { name: spec.updateRunName };
-    if (spec.group !== undefined) updateRunProperties.group = spec.group;
-    if (spec.stage !== undefined) updateRunProperties.stage = spec.stage;
-    updateRunProperties.timing = spec.timing;
-    const properties: JsonObject = {};
-    if (spec.displayName !== undefined) properties.displayName = spec.displayName;
-    Object.assign(properties, {
-        gateType: spec.gateType ?? "Approval",
-        provisioningState: "Succeeded",
-        state: spec.state ?? (kind === "updated" ? "Completed" : "Pending"),
-        target: { id: `${spec.fleetId}/updateRuns/${spec.updateRunName}`, updateRunProperties },
-    });
-    const data: JsonObject = {
-        resourceInfo: { id: gateId, name: spec.gateName, type: "Microsoft.ContainerService/fleets/gates", properties },
-        operationalInfo: { resourceEventTime: spec.resourceEventTime ?? time.replace(/Z$/, "+00:00") },
-        apiVersion: spec.apiVersion ?? "2026-06-01",
-    };
-    const id = spec.id ?? stableEventId(gateId.toLowerCase(), kind);
-    const source = `/subscriptions/${fleet.subscriptionId}`;
-    const type = gateEventType(kind, options.spelling);
-    if (schema === "CloudEventSchemaV1_0") return { source, subject: gateId, type, time, id, data, specversion: "1.0" };
-    return {
-        id,
-        topic: source,
-        subject: gateId,
-        data,
-        eventType: type,
-        dataVersion: "1",
-        metadataVersion: "1",
-        eventTime: time,
-    };
-}
-
-export interface GateEventVariant {
-    readonly schema: EventSchema;
-    readonly spelling: EventTypeSpelling;
-    readonly event: JsonObject;
-}
-
-/** The same gate event in both envelopes × both type spellings (four variants). */
-export function gateEventVariants(spec: GateEventSpec): GateEventVariant[] {
-    const schemas: EventSchema[] = ["EventGridSchema", "CloudEventSchemaV1_0"];
-    return schemas.flatMap((schema) =>
-        EVENT_TYPE_SPELLINGS.map((spelling) => ({ schema, spelling, event: gateEventFor(spec, { schema, spelling }) })),
-    );
 }

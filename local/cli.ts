@@ -6,12 +6,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, parseConfigMap } from "../config";
-import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan";
-import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./rehearse";
-import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./policy-harness";
-import { ProgramError } from "./mocks";
-import { formatReplay, readEventsFile, replay, ReplayInputError } from "./replay";
-import { loadStackFile, StackFileError } from "./stack-file";
+import { formatPlanTree, planJson, planStack, PROJECT_ROOT, type Plan } from "./plan/plan";
+import { formatRehearsal, rehearsalJson, rehearsalMermaid, rehearse } from "./simulate/rehearse";
+import { evaluatePolicies, formatViolations, hasMandatoryViolation, PolicyConfigError } from "./plan/policy-harness";
+import { ProgramError } from "./plan/mocks";
+import { formatReplay, readEventsFile, replay, ReplayInputError } from "./simulate/replay";
+import { loadStackFile, StackFileError } from "./plan/stack-file";
 
 interface PlanOptions {
     readonly stack: string;
@@ -60,6 +60,7 @@ interface RehearseCliOptions {
     readonly now?: string;
     readonly approveManual?: boolean;
     readonly fail: string[];
+    readonly newVersion?: string;
     readonly deleteRun?: boolean;
     readonly upgradeMinutes?: string;
     readonly horizonHours?: string;
@@ -115,6 +116,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
+        ...(opts.newVersion !== undefined ? { newVersion: opts.newVersion } : {}),
         ...(opts.deleteRun ? { deleteRun: true } : {}),
         ...(upgradeMinutes !== undefined ? { upgradeMinutes } : {}),
         ...(horizonHours !== undefined ? { horizonHours } : {}),
@@ -210,6 +212,10 @@ export async function main(argv: readonly string[]): Promise<number> {
             "make this member's upgrade fail (repeatable)",
             (v: string, acc: string[]) => [...acc, v],
             [],
+        )
+        .option(
+            "--new-version <x.y.z>",
+            "start from AKS announcing this Kubernetes version: the handler starts the run (upgradeEvents.startRun)",
         )
         .option("--delete-run", "delete the update run at the end: Fleet deletes its gates (FleetGateDeleted events)")
         .option("--upgrade-minutes <n>", "virtual minutes one member's upgrade takes (default 10)")

@@ -1,9 +1,11 @@
 /**
  * The pack's policies, in the order they run and are listed. `index.ts` serves them as a policy
- * pack; the offline harness (`local/policy-harness.ts`) evaluates the same list over mocked plans.
+ * pack; the offline harness (`local/plan/policy-harness.ts`) evaluates the same list over mocked plans.
  */
 import type { EnforcementLevel, Policies } from "@pulumi/policy";
+import { requireAssignableCustomRoleScopes } from "./src/custom-role-scopes-assignable";
 import { disallowCustomRoleWildcards } from "./src/custom-roles-no-wildcards";
+import { disallowGenericFleetChildren } from "./src/fleet-children-not-generic";
 import { requireHardenedFunctionApp } from "./src/function-app-hardened";
 import { recommendReliableGateSubscriptions } from "./src/gate-subscriptions-reliable";
 import { requireFleetScopedGateSubscriptions } from "./src/gate-subscriptions-scoped-to-fleet";
@@ -39,8 +41,10 @@ export const policies: Policies = [
     requireSubscriberSubscriptionRead,
     requireRbacWithinStackSubscription,
     disallowCustomRoleWildcards,
+    requireAssignableCustomRoleScopes,
     requireRoutedGates,
     requireGatedProductionStages,
+    disallowGenericFleetChildren,
     requireHardenedFunctionApp,
     requireEntraRbacClusters,
     requireConstrainedRoleAssignmentRights,

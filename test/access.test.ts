@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Access, AccessArgs, accessGroupNames } from "../components/access";
+import { fleetResourceGroupId } from "../core/arm-id";
 import {
     APPROVER_ROLE_ACTIONS,
     approverRoleGuid,
@@ -10,7 +11,7 @@ import {
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
-import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks } from "../local/plan/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const FLEET_ID = `/subscriptions/${SUB}/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/fleets/flt-dev`;
@@ -60,7 +61,7 @@ describe("Access under mocks", () => {
         expect(named(rs, "access-subscribers").inputs.displayName).toBe("SG-Fleet-Events");
     });
 
-    it("defines the approvers' custom role with exactly the gate actions, assignable at the fleet only", async () => {
+    it("defines the approvers' custom role with exactly the gate actions, assignable in the fleet's resource group (Azure takes no resource there)", async () => {
         const rs = await plan();
         const defs = byType(rs, "azure-native:authorization:RoleDefinition");
         expect(defs).toHaveLength(1);
@@ -69,7 +70,7 @@ describe("Access under mocks", () => {
             scope: `/subscriptions/${SUB}`,
             roleDefinitionId: approverRoleGuid(FLEET_ID),
             roleType: "CustomRole",
-            assignableScopes: [FLEET_ID],
+            assignableScopes: [fleetResourceGroupId(FLEET_ID)],
             permissions: [{ actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] }],
         });
         expect(role.inputs.roleName).toMatch(/^fleet-gates-dev-gate-approver-[0-9a-f]{8}$/);

@@ -8,7 +8,7 @@ import {
 } from "@azure/core-rest-pipeline";
 import { MetricsClient } from "@azure/monitor-query-metrics";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ArmEmulatorOptions, type EmulatorGate, ArmEmulator, FLEET_API_VERSION } from "../local/arm-emulator";
+import { type ArmEmulatorOptions, type EmulatorGate, ArmEmulator, FLEET_API_VERSION } from "../local/emulators/arm";
 
 const SUB = "8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e";
 const RG = "rg-fleet-dev";

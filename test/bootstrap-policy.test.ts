@@ -5,8 +5,8 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT, planStack } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
+import { PROJECT_ROOT, planStack } from "../local/plan/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
 
 const DIR = path.join(PROJECT_ROOT, "bootstrap");
 

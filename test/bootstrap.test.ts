@@ -27,7 +27,7 @@ import {
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
-import { OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, type PlannedResource } from "../local/mocks";
+import { OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, type PlannedResource } from "../local/plan/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const REPO = { owner: "contoso", name: "fleet-gates" };

@@ -10,8 +10,8 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BOOTSTRAP_KEYS, BootstrapConfigError, parseBootstrapConfigMap, type StackTarget } from "../bootstrap/config";
 import { CONFIG_KEYS, ConfigError, configKeyProblems, configValue, parseConfigMap } from "../config";
-import { PROJECT_ROOT } from "../local/plan";
-import { loadStackFile, OFFLINE_SECRET_VALUE, parseStackYaml } from "../local/stack-file";
+import { PROJECT_ROOT } from "../local/plan/plan";
+import { loadStackFile, OFFLINE_SECRET_VALUE, parseStackYaml } from "../local/plan/stack-file";
 
 const SETTINGS = ["approvals", "autoUpgrade", "environment", "fleet", "handler", "members", "systemTopic"];
 const SUB = "11111111-2222-4333-8444-555555555555";

@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../config";
 import { main } from "../local/cli";
-import { loadStackFile } from "../local/stack-file";
+import { loadStackFile } from "../local/plan/stack-file";
 
 const ROOT = path.resolve(__dirname, "..");
 const PLAINTEXT = "https://hooks.example.com/services/T000/B000/plaintext-token";

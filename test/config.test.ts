@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, closest, keyPath, parseStackConfig, type RawStackConfig } from "../config";
-import { loadStackFile } from "../local/stack-file";
+import { loadStackFile } from "../local/plan/stack-file";
 
 /** A compliant stack: every test changes one thing. */
 function base(): RawStackConfig {

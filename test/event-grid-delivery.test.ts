@@ -17,7 +17,7 @@ import {
     retryDelayMs,
     scheduledDelayMs,
     seededRng,
-} from "../local/event-grid";
+} from "../local/emulators/event-grid";
 
 const S = 1000;
 const M = 60 * S;

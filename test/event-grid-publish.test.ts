@@ -36,7 +36,7 @@ import {
     serviceTime,
     toCloudEvent,
     VirtualClock,
-} from "../local/event-grid";
+} from "../local/emulators/event-grid";
 
 const S = 1000;
 const M = 60 * S;

@@ -11,7 +11,7 @@ import {
     memberTags,
     tagName,
 } from "../components/fleet";
-import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/plan/mocks";
 
 const env = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };
 const SUB = `/subscriptions/${OFFLINE_DEFAULTS.subscriptionId}`;
@@ -78,10 +78,10 @@ describe("Fleet component under mocks", () => {
             "azure-native:containerservice:Fleet dev-fleet",
             "azure-native:containerservice:ManagedCluster dev-aks-dev-blue",
             "azure-native:containerservice:ManagedCluster dev-aks-dev-green",
-            "azure-native:resources:Resource dev-aks-dev-blue-member",
-            "azure-native:resources:Resource dev-aks-dev-green-member",
             "azure-native:resources:ResourceGroup dev-rg",
             "fleet-gates:fleet:Fleet dev",
+            "pulumi-nodejs:dynamic/fleet-gates:ArmResource dev-aks-dev-blue-member",
+            "pulumi-nodejs:dynamic/fleet-gates:ArmResource dev-aks-dev-green-member",
         ]);
         for (const r of resources.filter((x) => x.custom)) expect(r.parent, r.name).toBe(COMPONENT_URN);
     });
@@ -154,7 +154,12 @@ describe("Fleet component under mocks", () => {
         expect(cluster.id).toBe(
             `${SUB}/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/managedClusters/aks-dev-blue`,
         );
-        expect(member.inputs).toEqual({
+        const { __provider, ...memberInputs } = member.inputs;
+        // The provider's serialized code travels with the inputs, as at pulumi up.
+        expect(__provider).toMatch(/^exports\.handler = /);
+        expect(memberInputs).toEqual({
+            subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+            armBaseUrl: "https://management.azure.com",
             resourceGroupName: "rg-fleet-dev",
             resourceProviderNamespace: "Microsoft.ContainerService",
             parentResourcePath: "fleets/flt-dev",

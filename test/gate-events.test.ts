@@ -15,7 +15,7 @@ import {
 import { compileLifecycleFilter, compileRuleFilter } from "../core/event-filter";
 import { BUILTIN_ROLES, roleAssignmentGuid } from "../core/roles";
 import type { ApprovalRule } from "../core/rules";
-import { type PlannedResource, OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, stableGuid } from "../local/mocks";
+import { type PlannedResource, OFFLINE_DEFAULTS, resolveOutputs, runUnderMocks, stableGuid } from "../local/plan/mocks";
 
 const ENV = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };
 const SUB = OFFLINE_DEFAULTS.subscriptionId;

@@ -15,6 +15,7 @@ import {
     validateMemberClusterIds,
 } from "../components/gate-handler";
 import { buildHandlerPackage, HandlerPackage } from "../components/handler-package";
+import { fleetResourceGroupId } from "../core/arm-id";
 import {
     BUILTIN_ROLES,
     deterministicGuid,
@@ -24,7 +25,7 @@ import {
     roleDefinitionId,
     roleGuidOf,
 } from "../core/roles";
-import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks, SECRET_PLACEHOLDER } from "../local/mocks";
+import { OFFLINE_DEFAULTS, PlannedResource, runUnderMocks, SECRET_PLACEHOLDER } from "../local/plan/mocks";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 const RG = "rg-fleet-dev";
@@ -209,7 +210,6 @@ describe("GateHandler under mocks", () => {
             serverFarmId: plan.id,
             httpsOnly: true,
             identity: { type: "UserAssigned", userAssignedIdentities: [identity.id] },
-            siteConfig: { minTlsVersion: "1.2", scmMinTlsVersion: "1.2", ftpsState: "Disabled" },
             functionAppConfig: {
                 deployment: {
                     storage: {
@@ -222,9 +222,10 @@ describe("GateHandler under mocks", () => {
                 scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 },
             },
         });
-        expect(app.inputs.siteConfig).not.toHaveProperty("linuxFxVersion");
-        // Settings are owned by the WebAppApplicationSettings resource only, so siteConfig holds no secret.
-        expect(app.inputs.siteConfig).not.toHaveProperty("appSettings");
+        // No siteConfig: azure-native would add netFrameworkVersion "v4.6", which Flex Consumption refuses.
+        expect(app.inputs).not.toHaveProperty("siteConfig");
+        const ftp = one(rs, "azure-native:web:WebAppFtpAllowed");
+        expect(ftp.inputs).toMatchObject({ name: app.inputs.name, allow: false });
         expect(JSON.stringify(app.inputs)).not.toContain(SECRET_PLACEHOLDER);
         expect(app.inputs.name).toMatch(/^func-fleet-gates-dev-[0-9a-f]{6}$/);
     });
@@ -295,13 +296,13 @@ describe("GateHandler under mocks", () => {
 });
 
 describe("GateHandler variants", () => {
-    it("custom-role: a role definition with exactly the handler actions, assignable at and assigned at the fleet only", async () => {
+    it("custom-role: a role definition with exactly the handler actions, assignable in the fleet's resource group, assigned at the fleet only", async () => {
         const rs = await plan(baseArgs({ roleScope: "custom-role" }));
         const definition = one(rs, "azure-native:authorization:RoleDefinition");
         expect(definition.inputs).toMatchObject({
             scope: `/subscriptions/${SUB}`,
             roleType: "CustomRole",
-            assignableScopes: [FLEET_ID],
+            assignableScopes: [fleetResourceGroupId(FLEET_ID)],
             permissions: [
                 { actions: [...HANDLER_CUSTOM_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
             ],
@@ -416,10 +417,10 @@ describe("GateHandler variants", () => {
         expect((app.inputs.functionAppConfig as { runtime: unknown }).runtime).toEqual({ name: "node", version: "20" });
     });
 
-    it("without publishToken it asks the provider for one; an unanswered invoke (offline) does not fail the plan", async () => {
+    it("without publishToken no token is taken at program start: the publish takes one when it runs", async () => {
         const rs = await plan(baseArgs({ publishToken: undefined }));
         const publish = one(rs, "pulumi-nodejs:dynamic/fleet-gates:HandlerPublish");
-        expect(publish.inputs.accessToken).toBe(SECRET_PLACEHOLDER);
+        expect(publish.inputs).not.toHaveProperty("accessToken");
         expect(publish.inputs.packageHash).toBe(pkg.sha256);
     });
 
@@ -469,7 +470,7 @@ describe("GateHandler argument rules", () => {
     it.each([
         [{ escalateAfterMinutes: 4 }, /escalateAfterMinutes 4 is shorter than sweepMinutes 5/],
         [{ sweepMinutes: 0 }, /sweepMinutes 0 must be/],
-        [{ sweepMinutes: 60 }, /sweepMinutes 60 must be/],
+        [{ sweepMinutes: 61 }, /sweepMinutes 61 must be a whole number of minutes from 1 to 60/],
         [{ sweepMinutes: 2.5 }, /sweepMinutes 2.5 must be/],
         [{ escalateAfterMinutes: 0 }, /escalateAfterMinutes 0 must be/],
         [{ environment: "Dev Env" }, /environment "Dev Env"/],
@@ -499,6 +500,7 @@ describe("GateHandler argument rules", () => {
         [1, "0 */1 * * * *"],
         [5, "0 */5 * * * *"],
         [59, "0 */59 * * * *"],
+        [60, "0 0 * * * *"],
     ])("sweepSchedule(%i)", (m, want) => {
         expect(sweepSchedule(m)).toBe(want);
     });

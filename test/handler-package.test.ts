@@ -295,7 +295,7 @@ describe("publish helpers", () => {
         [400, "BlobUploadFailedException: Response status code does not indicate success: 403", "retry"],
         [400, "This request is not authorized to perform this operation", "retry"],
         [400, "Package is not a valid zip file", "fail"],
-        [401, "", "retry"],
+        [401, "", "fail"],
         [403, "Ip Forbidden", "retry"],
         [404, "", "fail"],
         [409, "There is a deployment currently in progress", "retry"],
@@ -515,7 +515,7 @@ describe("publishAndWait (OneDeploy against a loopback SCM site and ARM)", () =>
             await expect(
                 publishAndWait({ ...inputs(azure.base), accessToken: `${NO_TOKEN_PREFIX}no credentials configured` }),
             ).rejects.toThrow(
-                /no bearer token to publish .* \(no credentials configured\); pass GateHandler publishToken/,
+                /no bearer token to publish .* \(no credentials configured\); pass a valid GateHandler publishToken/,
             );
             await expect(publishAndWait({ ...inputs(azure.base), accessToken: "" })).rejects.toThrow(
                 /no bearer token .*\(empty\)/,
@@ -523,6 +523,59 @@ describe("publishAndWait (OneDeploy against a loopback SCM site and ARM)", () =>
             expect(azure.requests).toHaveLength(0);
         } finally {
             await azure.close();
+        }
+    });
+
+    it("fails at once on a 401 (a stale or wrong token), saying what to do, instead of retrying it until the timeout", async () => {
+        const azure = await fakeAzure(() => ({ status: 401, body: '{"error":"token expired"}' }));
+        try {
+            const t0 = Date.now();
+            await expect(publishAndWait({ ...inputs(azure.base), timeoutSeconds: 60 })).rejects.toThrow(
+                `OneDeploy publish of ${appId}: the SCM site refused the bearer token (401): it has expired or is not valid ` +
+                    "for this tenant or audience. Sign in again (az login; in CI, azure/login) and rerun pulumi up; " +
+                    "GateHandler publishToken is used as given: omit it to take a token when publishing. " +
+                    'Last answer: 401 {"error":"token expired"}',
+            );
+            expect(azure.requests).toHaveLength(1);
+            expect(Date.now() - t0).toBeLessThan(30_000);
+        } finally {
+            await azure.close();
+        }
+    });
+
+    it("without a given token, takes one from DefaultAzureCredential when publishing", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-gates-az-"));
+        fs.writeFileSync(
+            path.join(dir, "az"),
+            `#!/bin/sh\necho "$@" >> "${path.join(dir, "az.log")}"\n` +
+                `echo '{"accessToken":"cli-token","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'\n`,
+            { mode: 0o755 },
+        );
+        const saved = { PATH: process.env.PATH, AZURE_TOKEN_CREDENTIALS: process.env.AZURE_TOKEN_CREDENTIALS };
+        process.env.PATH = `${dir}${path.delimiter}${process.env.PATH ?? ""}`;
+        process.env.AZURE_TOKEN_CREDENTIALS = "AzureCliCredential";
+        const azure = await fakeAzure((req) => {
+            if (req.url!.startsWith("/scm/api/publish")) return { status: 202, body: JSON.stringify(id) };
+            if (req.url === `/scm/api/deployments/${id}`)
+                return { status: 200, body: JSON.stringify({ id, status: 4 }) };
+            const value = [{ name: "app/gate-event" }, { name: "app/gate-sweep" }];
+            return { status: 200, body: JSON.stringify({ value }) };
+        });
+        try {
+            const { accessToken: _given, ...withoutToken } = inputs(azure.base);
+            expect((await publishAndWait(withoutToken)).deploymentId).toBe(id);
+            expect(azure.requests.length).toBeGreaterThanOrEqual(3);
+            expect(azure.requests.every((r) => r.headers.authorization === "Bearer cli-token")).toBe(true);
+            // Asked once, for the ARM endpoint the publish was given, and reused while valid.
+            expect(fs.readFileSync(path.join(dir, "az.log"), "utf8").trim().split("\n")).toEqual([
+                `account get-access-token --output json --resource ${azure.base}`,
+            ]);
+        } finally {
+            await azure.close();
+            process.env.PATH = saved.PATH;
+            if (saved.AZURE_TOKEN_CREDENTIALS === undefined) delete process.env.AZURE_TOKEN_CREDENTIALS;
+            else process.env.AZURE_TOKEN_CREDENTIALS = saved.AZURE_TOKEN_CREDENTIALS;
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 

@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../config";
 import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleGuidOf } from "../core/roles";
 import { main } from "../local/cli";
-import { OFFLINE_DEFAULTS, ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/mocks";
-import { planJson, planStack, PROJECT_ROOT, type Plan } from "../local/plan";
+import { OFFLINE_DEFAULTS, ProgramError, SECRET_PLACEHOLDER, type PlannedResource } from "../local/plan/mocks";
+import { planJson, planStack, PROJECT_ROOT, type Plan } from "../local/plan/plan";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
 
@@ -28,7 +28,7 @@ const named = (p: Plan, name: string): PlannedResource => {
     return r;
 };
 const generic = (p: Plan, resourceType: string) =>
-    ofType(p, "azure-native:resources:Resource").filter((r) => r.inputs.resourceType === resourceType);
+    ofType(p, "pulumi-nodejs:dynamic/fleet-gates:ArmResource").filter((r) => r.inputs.resourceType === resourceType);
 
 describe("plan of the dev stack", () => {
     let dev: Plan;
@@ -176,7 +176,10 @@ describe("plan of the prod stack", () => {
             (d.inputs.permissions as any)[0].actions.includes("Microsoft.ContainerService/fleets/read"),
         )!;
         expect((handlerRole.inputs.permissions as any)[0].actions).toEqual([...HANDLER_CUSTOM_ROLE_ACTIONS]);
-        expect(handlerRole.inputs.assignableScopes).toEqual([prod.outputs.fleetId]);
+        // Assignable in the fleet's resource group (Azure refuses a resource there), assigned at the fleet.
+        expect(handlerRole.inputs.assignableScopes).toEqual([
+            String(prod.outputs.fleetId).replace(/\/providers\/Microsoft\.ContainerService\/fleets\/[^/]+$/, ""),
+        ]);
         const fleetScoped = ofType(prod, "azure-native:authorization:RoleAssignment").filter(
             (r) => r.inputs.scope === prod.outputs.fleetId && r.inputs.principalId === prod.outputs.handlerPrincipalId,
         );
@@ -203,6 +206,15 @@ describe("plan failures and guarantees", () => {
         expect((err as ConfigError).problems).toEqual([
             'fleet-gates:approvals[0] "sales-check" matches no gate of the strategy; closest gates: "Check with sales team" (stage dev, Before), "blue healthy" (stage dev, group blue, After)',
         ]);
+    });
+
+    it("plans an hourly sweep (handler.sweepMinutes 60, which config accepts) as the top of every hour", async () => {
+        const dir = tempStack("hourly", (c) => {
+            c["fleet-gates:handler"] = { ...(c["fleet-gates:handler"] ?? {}), sweepMinutes: 60 };
+        });
+        const p = await planStack("hourly", { dir });
+        const settings = named(p, "handler-app-settings").inputs.properties as Record<string, unknown>;
+        expect(settings.SWEEP_SCHEDULE).toBe("0 0 * * * *");
     });
 
     it("keeps names and inputs stable when members are reordered", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlanJson } from "../local/plan";
+import type { PlanJson } from "../local/plan/plan";
 import {
     MAX_COMMENT_CHARS,
     commentMarker,
@@ -10,7 +10,7 @@ import {
     upsertComment,
     type CommentsApi,
     type IssueComment,
-} from "../local/pr-comment";
+} from "../local/github/pr-comment";
 
 /** The shape of Pulumi's preview output (resource table, policy report, summary); illustrative, not recorded. */
 const LOG = [

@@ -13,9 +13,9 @@ import { parse, stringify } from "yaml";
 import { MANAGED_CLUSTERS_TOPIC_TYPE } from "../core/aks-event";
 import { GUID_PATTERN } from "../core/arm-id";
 import { policies } from "../policies/policies";
-import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/mocks";
-import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
+import { OFFLINE_DEFAULTS, type PlannedResource } from "../local/plan/mocks";
+import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../local/plan/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
 
 /** Pulumi's wire sentinel for a value unknown during preview. */
 const UNKNOWN = pulumi.runtime.unknownValue as string;

@@ -4,10 +4,10 @@ import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { evaluateFilter, gateEventFor, type JsonObject } from "../core/event-filter";
 import { parseGateEvent } from "../core/gate-event";
-import { toCloudEvent } from "../local/event-grid";
+import { toCloudEvent } from "../local/emulators/event-grid";
 import { parseConfigMap } from "../config";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { planStack, PROJECT_ROOT } from "../local/plan";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { planStack, PROJECT_ROOT } from "../local/plan/plan";
 import {
     formatRehearsal,
     nextSweepAt,
@@ -17,8 +17,8 @@ import {
     rehearse,
     resolveConcurrency,
     type RehearsalResult,
-} from "../local/rehearse";
-import { loadStackFile } from "../local/stack-file";
+} from "../local/simulate/rehearse";
+import { loadStackFile } from "../local/plan/stack-file";
 
 /** Tuesday 10:00 in Berlin: inside the dev rule's window (Mon–Thu 09:00–16:00 Europe/Berlin). */
 const IN_WINDOW = new Date("2026-11-24T09:00:00Z");

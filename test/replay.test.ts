@@ -4,8 +4,8 @@ import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { gateEventFor, type GateEventSpec } from "../core/event-filter";
 import { main } from "../local/cli";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { parseEventsText, replay, ReplayInputError } from "../local/replay";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { parseEventsText, replay, ReplayInputError } from "../local/simulate/replay";
 
 const FLEET_ID = `/subscriptions/${OFFLINE_DEFAULTS.subscriptionId}/resourceGroups/rg-fleet-dev/providers/Microsoft.ContainerService/fleets/flt-dev`;
 const RESOLVED = path.resolve(__dirname, "../../shared/fixtures/events/resolved");

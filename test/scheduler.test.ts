@@ -3,8 +3,8 @@
  * order, one at a time, joins and semaphores hand the turn over without moving the clock early.
  */
 import { describe, expect, it } from "vitest";
-import { seededRng, VirtualClock } from "../local/event-grid";
-import { Scheduler, Semaphore } from "../local/scheduler";
+import { seededRng, VirtualClock } from "../local/emulators/event-grid";
+import { Scheduler, Semaphore } from "../local/simulate/scheduler";
 
 describe("Scheduler", () => {
     it("resumes sleepers in virtual-time order, ties in the order they were queued", async () => {

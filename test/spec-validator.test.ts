@@ -7,7 +7,7 @@ import {
     autoUpgradeProfileProperties,
     updateStrategyProperties,
 } from "../components/update-strategy";
-import { OFFLINE_DEFAULTS, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, runUnderMocks } from "../local/plan/mocks";
 import {
     definitionNames,
     exampleFiles,
@@ -146,6 +146,7 @@ describe("payloads the components generate", () => {
                 ],
             });
             new UpdateStrategy("gated", {
+                subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
                 resourceGroupName: fleet.resourceGroupName,
                 fleetName: fleet.fleetName,
                 strategyName: "gated-rollout",
@@ -160,7 +161,7 @@ describe("payloads the components generate", () => {
             updateStrategies: "FleetUpdateStrategyProperties",
             autoUpgradeProfiles: "AutoUpgradeProfileProperties",
         };
-        const generic = run.resources.filter((r) => r.type === "azure-native:resources:Resource");
+        const generic = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/fleet-gates:ArmResource");
         expect(generic.map((r) => r.inputs.resourceType).sort()).toEqual([
             "autoUpgradeProfiles",
             "members",

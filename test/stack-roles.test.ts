@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { fleetId } from "../core/arm-id";
 import { roleGuidOf, rolesAssignedByStack } from "../core/roles";
 import { parseConfigMap } from "../config";
-import { OFFLINE_DEFAULTS } from "../local/mocks";
-import { planStack } from "../local/plan";
+import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
+import { planStack } from "../local/plan/plan";
 
 describe.each(["dev", "prod"])("roles assigned by the %s stack", (stack) => {
     it("are exactly the role definitions of its planned role assignments", async () => {

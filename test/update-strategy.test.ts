@@ -15,7 +15,7 @@ import {
     stageProblems,
     updateStrategyProperties,
 } from "../components/update-strategy";
-import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/mocks";
+import { OFFLINE_DEFAULTS, type PlannedResource, resolveOutputs, runUnderMocks } from "../local/plan/mocks";
 import { readExample } from "./spec-validator";
 
 const env = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };
@@ -35,6 +35,7 @@ const designStages: StageSpec[] = [
 
 function args(overrides: Partial<UpdateStrategyArgs> = {}): UpdateStrategyArgs {
     return {
+        subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
         resourceGroupName: "rg-fleet-dev",
         fleetName: "flt-dev",
         strategyName: "gated-rollout",
@@ -62,12 +63,17 @@ function planStrategy(a: UpdateStrategyArgs) {
 }
 
 describe("UpdateStrategy component under mocks", () => {
-    it("creates the strategy as a 2026-06-01 generic resource under fleets/<name>, parented to the component", async () => {
+    it("creates the strategy as a 2026-06-01 ArmResource under fleets/<name>, parented to the component", async () => {
         const { byName, resources: all, outputs } = await planStrategy(args());
         expect(all.map((r) => r.name).sort()).toEqual(["gated", "gated-strategy"]);
         const strategy = byName("gated-strategy");
         expect(strategy.parent).toBe(COMPONENT_URN);
-        expect(strategy.inputs).toEqual({
+        const { __provider, ...strategyInputs } = strategy.inputs;
+        // The provider's serialized code travels with the inputs, as at pulumi up.
+        expect(__provider).toMatch(/^exports\.handler = /);
+        expect(strategyInputs).toEqual({
+            subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+            armBaseUrl: "https://management.azure.com",
             resourceGroupName: "rg-fleet-dev",
             resourceProviderNamespace: "Microsoft.ContainerService",
             parentResourcePath: "fleets/flt-dev",
@@ -108,7 +114,10 @@ describe("UpdateStrategy component under mocks", () => {
         const strategy = byName("gated-strategy");
         const profile = byName("gated-auto-upgrade");
         expect(profile.parent).toBe(COMPONENT_URN);
-        expect(profile.inputs).toEqual({
+        const { __provider: _code, ...profileInputs } = profile.inputs;
+        expect(profileInputs).toEqual({
+            subscriptionId: OFFLINE_DEFAULTS.subscriptionId,
+            armBaseUrl: "https://management.azure.com",
             resourceGroupName: "rg-fleet-dev",
             resourceProviderNamespace: "Microsoft.ContainerService",
             parentResourcePath: "fleets/flt-dev",

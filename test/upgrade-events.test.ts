@@ -26,9 +26,9 @@ import {
     roleAssignmentGuid,
 } from "../core/roles";
 import { UpgradeEventsSettingSchema } from "../core/upgrade-events";
-import { OFFLINE_DEFAULTS, runUnderMocks, stableGuid, type PlannedResource } from "../local/mocks";
-import { planStack } from "../local/plan";
-import { evaluatePolicies } from "../local/policy-harness";
+import { OFFLINE_DEFAULTS, runUnderMocks, stableGuid, type PlannedResource } from "../local/plan/mocks";
+import { planStack } from "../local/plan/plan";
+import { evaluatePolicies } from "../local/plan/policy-harness";
 
 const ENV = { ...OFFLINE_DEFAULTS, project: "fleet-gates", stack: "test", config: {}, secretKeys: [] };
 const SUB = OFFLINE_DEFAULTS.subscriptionId;

@@ -11,9 +11,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { githubVariables } from "../bootstrap/config";
 import { DEPLOY_VARIABLES, REPOSITORY_VARIABLES } from "../core/github-oidc";
-import { main as ciMain, previewMatrix, stackNames, type PreviewMatrixEntry } from "../local/ci";
-import { PROJECT_ROOT, planStack } from "../local/plan";
-import { evaluatePolicies, hasMandatoryViolation } from "../local/policy-harness";
+import { main as ciMain, previewMatrix, stackNames, type PreviewMatrixEntry } from "../local/github/ci";
+import { PROJECT_ROOT, planStack } from "../local/plan/plan";
+import { evaluatePolicies, hasMandatoryViolation } from "../local/plan/policy-harness";
 
 const DIR = path.join(PROJECT_ROOT, ".github", "workflows");
 
@@ -172,7 +172,7 @@ describe("pull-request workflow", () => {
         const verify = (wf.jobs.verify!.steps ?? []).map((s) => s.run ?? s.uses);
         expect(verify.indexOf("npm run lint")).toBeGreaterThan(verify.indexOf("npm ci --no-audit --no-fund"));
         expect(verify.indexOf("npm test")).toBeGreaterThan(verify.indexOf("npm run lint"));
-        expect(verify).toContain('echo "matrix=$(node --import tsx local/ci.ts matrix)" >> "$GITHUB_OUTPUT"');
+        expect(verify).toContain('echo "matrix=$(node --import tsx local/github/ci.ts matrix)" >> "$GITHUB_OUTPUT"');
         const preview = wf.jobs.preview!;
         expect(preview.needs).toBe("verify");
         expect(preview.strategy?.matrix).toBe("${{ fromJSON(needs.verify.outputs.matrix) }}");

@@ -23,9 +23,12 @@ export const TYPES = {
     roleAssignment: "azure-native:authorization:RoleAssignment",
     roleDefinition: "azure-native:authorization:RoleDefinition",
     genericResource: "azure-native:resources:Resource",
+    /** `ArmResource` (components/arm-resource.ts): the generic resource's inputs, created at its own api-version. */
+    armResource: "pulumi-nodejs:dynamic/fleet-gates:ArmResource",
     fleetUpdateStrategy: "azure-native:containerservice:FleetUpdateStrategy",
     managedCluster: "azure-native:containerservice:ManagedCluster",
     webApp: "azure-native:web:WebApp",
+    appServicePlan: "azure-native:web:AppServicePlan",
     webAppSettings: "azure-native:web:WebAppApplicationSettings",
     scmAllowed: "azure-native:web:WebAppScmAllowed",
     ftpAllowed: "azure-native:web:WebAppFtpAllowed",

@@ -102,7 +102,12 @@ export function startRunGrantProblems(resources: readonly PolicyResource[]): { u
     const starts = handlerStartsRuns(resources);
     if (starts !== false) return [];
     return rbacModel(resources).roles.flatMap((role) => {
-        const granted = HANDLER_START_RUN_ACTIONS.filter((a) => grantsAction(role.permissions, a));
+        // Named exactly: a wildcard is already a violation of custom-roles-no-wildcards, reported there once.
+        const granted = HANDLER_START_RUN_ACTIONS.filter(
+            (a) =>
+                grantsAction(role.permissions, a) &&
+                role.permissions.some((p) => p.actions.some((x) => x.toLowerCase() === a.toLowerCase())),
+        );
         if (granted.length === 0) return [];
         return [
             {

@@ -1,6 +1,7 @@
 /**
- * Update strategies as the pack reads them: the generic ARM resource (`fleets/updateStrategies`,
- * `properties.strategy`) the program uses, and azure-native's typed `FleetUpdateStrategy` (`strategy`).
+ * Update strategies as the pack reads them: the program's `ArmResource` and azure-native's generic ARM
+ * resource (same inputs: `fleets/updateStrategies`, `properties.strategy`), and azure-native's typed
+ * `FleetUpdateStrategy` (`strategy`).
  * Only gates of type Approval count; the result uses `core/strategy.ts`'s model.
  */
 import { eq } from "../../core/arm-id";
@@ -50,7 +51,7 @@ function fleetOfParentPath(path: string | undefined): string | undefined {
 
 /** The strategy a resource declares, or undefined when it is no Fleet update strategy. */
 export function strategyOf(type: string, props: Props, pulumiName: string): StrategyInfo | undefined {
-    if (isResourceType(type, TYPES.genericResource)) {
+    if (isResourceType(type, TYPES.armResource) || isResourceType(type, TYPES.genericResource)) {
         if (!eq(str(props.resourceProviderNamespace), "Microsoft.ContainerService")) return undefined;
         if (!eq(str(props.resourceType), "updateStrategies")) return undefined;
         return {

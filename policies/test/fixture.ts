@@ -8,9 +8,9 @@ import { compileLifecycleFilter, compileRuleFilter } from "../../core/event-filt
 import { AZURE_TOKEN_EXCHANGE_AUDIENCE, GITHUB_OIDC_ISSUER } from "../../core/github-oidc";
 import { APPROVER_ROLE_ACTIONS, BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";
 import type { ApprovalRule } from "../../core/rules";
-import type { PlannedResource } from "../../local/mocks";
-import type { Plan, PolicyViolation } from "../../local/plan";
-import { evaluatePolicies, type EvaluateOptions } from "../../local/policy-harness";
+import type { PlannedResource } from "../../local/plan/mocks";
+import type { Plan, PolicyViolation } from "../../local/plan/plan";
+import { evaluatePolicies, type EvaluateOptions } from "../../local/plan/policy-harness";
 
 export const SUB = "00000000-0000-4000-8000-000000000001";
 export const OTHER_SUB = "00000000-0000-4000-8000-000000000002";
@@ -59,6 +59,7 @@ export const T = {
     fleet: "azure-native:containerservice:Fleet",
     cluster: "azure-native:containerservice:ManagedCluster",
     generic: "azure-native:resources:Resource",
+    arm: "pulumi-nodejs:dynamic/fleet-gates:ArmResource",
     topic: "azure-native:eventgrid:SystemTopic",
     subscription: "azure-native:eventgrid:SystemTopicEventSubscription",
     assignment: "azure-native:authorization:RoleAssignment",
@@ -126,9 +127,10 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
             },
         },
         {
-            type: T.generic,
+            type: T.arm,
             name: "strategy",
             inputs: {
+                subscriptionId: SUB,
                 resourceGroupName: RG,
                 resourceProviderNamespace: "Microsoft.ContainerService",
                 parentResourcePath: "fleets/flt-dev",
@@ -166,7 +168,7 @@ export function compliantStack(rules: readonly ApprovalRule[] = RULES): FixtureR
                 permissions: [
                     { actions: [...APPROVER_ROLE_ACTIONS], notActions: [], dataActions: [], notDataActions: [] },
                 ],
-                assignableScopes: [FLEET_ID],
+                assignableScopes: [`/subscriptions/${SUB}/resourceGroups/${RG}`],
             },
         },
         assignment("approvers-gates", APPROVER_ROLE_GUID, FLEET_ID, APPROVERS, ["approver-role"]),

@@ -93,6 +93,81 @@ describe(POLICY, () => {
         expect(await violationsOf(POLICY, renamed)).toHaveLength(1);
     });
 
+    describe("on Flex Consumption", () => {
+        const FLEX = { runtime: { name: "node", version: "22" } };
+        const flex = (e: (i: Record<string, unknown>) => void = () => undefined) =>
+            edit((i) => {
+                i.functionAppConfig = FLEX;
+                delete i.siteConfig;
+                e(i);
+            });
+
+        it("passes an app with no siteConfig and FTP off through WebAppFtpAllowed", async () => {
+            expect(await violationsOf(POLICY, flex())).toEqual([]);
+        });
+
+        it("refuses the siteConfig azure-native sends (its netFrameworkVersion default and ftpsState)", async () => {
+            const stack = flex((i) => {
+                i.siteConfig = {
+                    minTlsVersion: "1.2",
+                    ftpsState: "Disabled",
+                    http20Enabled: true,
+                    localMySqlEnabled: false,
+                    netFrameworkVersion: "v4.6",
+                };
+            });
+            expect(await violationsOf(POLICY, stack)).toEqual([
+                violation(
+                    POLICY,
+                    APP,
+                    'function app "func-gates" runs on Flex Consumption, which rejects siteConfig.netFrameworkVersion "v4.6", ' +
+                        'siteConfig.ftpsState "Disabled"; send no siteConfig (azure-native adds netFrameworkVersion to any siteConfig) ' +
+                        "and keep FTP off with WebAppFtpAllowed allow: false",
+                ),
+            ]);
+        });
+
+        it("refuses a null use32BitWorkerProcess too (Flex answers 400 even for null)", async () => {
+            const stack = flex((i) => {
+                i.siteConfig = { use32BitWorkerProcess: null };
+            });
+            expect((await violationsOf(POLICY, stack)).map((v) => v.message)).toEqual([
+                expect.stringContaining("rejects siteConfig.use32BitWorkerProcess (not set)"),
+            ]);
+        });
+
+        it("still requires FTP off through WebAppFtpAllowed", async () => {
+            const stack = without(flex(), "handler-ftp-basic-auth");
+            expect(await violationsOf(POLICY, stack)).toEqual([
+                violation(
+                    POLICY,
+                    APP,
+                    'function app "func-gates" allows basic publishing credentials for ftp: add a WebAppFtpAllowed resource for it with allow: false',
+                ),
+            ]);
+        });
+
+        it("recognises Flex by its FC1 plan when functionAppConfig is absent", async () => {
+            const stack = [
+                ...edit((i) => {
+                    i.siteConfig = { netFrameworkVersion: "v4.6" };
+                }).map((r) =>
+                    r.name === "handler-app" ? { ...r, propertyDependencies: { serverFarmId: ["plan"] } } : r,
+                ),
+                {
+                    type: "azure-native:web:AppServicePlan",
+                    name: "plan",
+                    inputs: { kind: "functionapp", sku: { name: "FC1", tier: "FlexConsumption" } },
+                },
+            ];
+            expect((await violationsOf(POLICY, stack)).map((v) => v.message)).toEqual([
+                expect.stringContaining(
+                    'runs on Flex Consumption, which rejects siteConfig.netFrameworkVersion "v4.6"',
+                ),
+            ]);
+        });
+    });
+
     it("leaves web apps that are not function apps alone", async () => {
         const stack = edit((i) => {
             i.kind = "app,linux";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PolicyConfigError } from "../../local/policy-harness";
+import { PolicyConfigError } from "../../local/plan/policy-harness";
 import { reliabilityProblems } from "../src/gate-subscriptions-reliable";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 

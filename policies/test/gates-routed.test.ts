@@ -6,7 +6,7 @@ import { receivesCreated, routingProblems } from "../src/gates-routed";
 import { FLEET_ID, RULES, SUB, T, compliantStack, mutate, urnOf, violation, violationsOf, without } from "./fixture";
 
 const POLICY = "gates-routed";
-const STRATEGY = urnOf(T.generic, "strategy");
+const STRATEGY = urnOf(T.arm, "strategy");
 const subUrn = (rule: string) => urnOf(T.subscription, `gate-${rule}`);
 const OTHER_FLEET = `/subscriptions/${SUB}/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/fleets/flt-other`;
 

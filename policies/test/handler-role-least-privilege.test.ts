@@ -165,7 +165,7 @@ describe(POLICY, () => {
                     roleDefinitionId: "55555555-5555-4555-8555-555555555555",
                     roleName: "fleet-gates-handler",
                     permissions: [{ actions: [...HANDLER_CUSTOM_ROLE_ACTIONS] }],
-                    assignableScopes: [FLEET_ID],
+                    assignableScopes: [`/subscriptions/${SUB}/resourceGroups/${RG}`],
                 },
             },
             privileged("handler-gates", "55555555-5555-4555-8555-555555555555", FLEET_ID),

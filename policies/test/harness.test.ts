@@ -6,7 +6,7 @@ import {
     evaluatePolicies,
     formatViolations,
     hasMandatoryViolation,
-} from "../../local/policy-harness";
+} from "../../local/plan/policy-harness";
 import { policies } from "../policies";
 import { T, compliantStack, evaluate, mutate, planOf, urnOf, violation } from "./fixture";
 
@@ -28,8 +28,10 @@ describe("policy harness", () => {
             "topic-subscribers-read-subscription",
             "rbac-within-stack-subscription",
             "custom-roles-no-wildcards",
+            "custom-role-scopes-assignable",
             "gates-routed",
             "production-stages-gated",
+            "fleet-children-not-generic",
             "function-app-hardened",
             "member-clusters-entra-rbac",
             "role-assignment-rights-constrained",

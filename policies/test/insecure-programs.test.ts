@@ -4,9 +4,9 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { OFFLINE_DEFAULTS, stableGuid } from "../../local/mocks";
-import { PROJECT_ROOT, planStack } from "../../local/plan";
-import { evaluatePolicies } from "../../local/policy-harness";
+import { OFFLINE_DEFAULTS, stableGuid } from "../../local/plan/mocks";
+import { PROJECT_ROOT, planStack } from "../../local/plan/plan";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { violation } from "./fixture";
 
 const SUB = OFFLINE_DEFAULTS.subscriptionId;
@@ -107,6 +107,36 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         ),
     ],
     [
+        "insecure-generic-fleet-member",
+        violation(
+            "fleet-children-not-generic",
+            urn("azure-native:resources:Resource", "member"),
+            'generic resource "member" creates Microsoft.ContainerService/fleets/members "aks-dev-blue-1": azure-native checks ' +
+                "that it does not exist at its own api-version (2024-03-01), which the Fleet resource provider answers 400, and " +
+                "adds location to its body; create it with ArmResource (components/arm-resource.ts) at apiVersion 2026-06-01",
+        ),
+    ],
+    [
+        "insecure-flex-site-config",
+        violation(
+            "function-app-hardened",
+            urn("azure-native:web:WebApp", "handler-app"),
+            'function app "func-fleet-gates" runs on Flex Consumption, which rejects siteConfig.netFrameworkVersion "v4.6", ' +
+                'siteConfig.ftpsState "Disabled"; send no siteConfig (azure-native adds netFrameworkVersion to any siteConfig) ' +
+                "and keep FTP off with WebAppFtpAllowed allow: false",
+        ),
+    ],
+    [
+        "insecure-role-resource-scope",
+        violation(
+            "custom-role-scopes-assignable",
+            urn("azure-native:authorization:RoleDefinition", "approver-role"),
+            `custom role "fleet-gates-gate-approver": assignableScopes[0] "/subscriptions/${SUB}/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/fleets/flt-dev" ` +
+                "is a resource; Azure accepts only management groups, subscriptions or resource groups there: list " +
+                `"/subscriptions/${SUB}/resourceGroups/rg-fleet" and assign the role at the resource`,
+        ),
+    ],
+    [
         "insecure-gate-typo",
         violation(
             "gates-routed",
@@ -120,7 +150,7 @@ const CASES: [string, ReturnType<typeof violation>][] = [
         "insecure-prod-ungated",
         violation(
             "production-stages-gated",
-            urn("azure-native:resources:Resource", "strategy"),
+            urn("pulumi-nodejs:dynamic/fleet-gates:ArmResource", "strategy"),
             'stage "prod-eu" of update strategy "gated-rollout" matches the production pattern /prod/i but has no Before approval ' +
                 'gate; add beforeGates: [{ displayName: "...", type: "Approval" }] to the stage',
         ),

@@ -17,9 +17,9 @@ import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { PlannedResource } from "../../local/mocks";
-import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../../local/plan";
-import { defaultProviderOf, evaluatePolicies } from "../../local/policy-harness";
+import type { PlannedResource } from "../../local/plan/mocks";
+import { PROJECT_ROOT, planStack, type Plan, type PolicyViolation } from "../../local/plan/plan";
+import { defaultProviderOf, evaluatePolicies } from "../../local/plan/policy-harness";
 import { POLICY_PACK_DESCRIPTION, POLICY_PACK_NAME, policies } from "../policies";
 import { compliantStack, mutate, planOf } from "./fixture";
 

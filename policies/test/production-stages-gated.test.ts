@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { PolicyConfigError } from "../../local/policy-harness";
+import { PolicyConfigError } from "../../local/plan/policy-harness";
 import { stagePatternOf, ungatedProductionStages } from "../src/production-stages-gated";
 import { strategyOf } from "../src/strategy-model";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 
 const POLICY = "production-stages-gated";
-const STRATEGY = urnOf(T.generic, "strategy");
+const STRATEGY = urnOf(T.arm, "strategy");
 type Stages = { name: string; beforeGates?: { displayName: string; type: string }[] }[];
 const editStages = (edit: (stages: Stages) => void) =>
     mutate(compliantStack(), "strategy", (i) =>

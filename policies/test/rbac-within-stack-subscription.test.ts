@@ -1,7 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { evaluatePolicies } from "../../local/policy-harness";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { scopeProblem } from "../src/rbac-within-stack-subscription";
-import { FLEET_ID, OTHER_SUB, SUB, T, compliantStack, mutate, planOf, urnOf, violation, violationsOf } from "./fixture";
+import {
+    FLEET_ID,
+    OTHER_SUB,
+    RG,
+    SUB,
+    T,
+    compliantStack,
+    mutate,
+    planOf,
+    urnOf,
+    violation,
+    violationsOf,
+} from "./fixture";
 
 const POLICY = "rbac-within-stack-subscription";
 const TAIL = "role assignments and custom roles must stay inside the stack's subscription";
@@ -79,7 +91,7 @@ describe(POLICY, () => {
         const config = { [POLICY]: { subscriptionId: OTHER_SUB } };
         const v = await violationsOf(POLICY, compliantStack(), { config });
         expect(v.map((x) => x.message)).toContain(
-            `custom role "fleet-gates-gate-approver": assignableScopes[0] "${FLEET_ID}" is in subscription ${SUB}, outside the stack's subscription ${OTHER_SUB}`,
+            `custom role "fleet-gates-gate-approver": assignableScopes[0] "/subscriptions/${SUB}/resourceGroups/${RG}" is in subscription ${SUB}, outside the stack's subscription ${OTHER_SUB}`,
         );
     });
 

@@ -3,9 +3,9 @@
  * Each stack is also mutated in its plan, to show the policies really read its resources.
  */
 import { describe, expect, it } from "vitest";
-import type { PlannedResource } from "../../local/mocks";
-import { planStack, type Plan } from "../../local/plan";
-import { evaluatePolicies } from "../../local/policy-harness";
+import type { PlannedResource } from "../../local/plan/mocks";
+import { planStack, type Plan } from "../../local/plan/plan";
+import { evaluatePolicies } from "../../local/plan/policy-harness";
 
 type Filter = { advancedFilters: { key: string; values?: string[] }[] };
 

@@ -10,7 +10,7 @@ import * as resources from "@pulumi/azure-native/resources";
 
 const subscriptionId = authorization.getClientConfigOutput().subscriptionId;
 const rg = new resources.ResourceGroup("rg", { resourceGroupName: "rg-fleet" });
-const fleet = new containerservice.Fleet("fleet", { resourceGroupName: rg.name, fleetName: "flt-dev" });
+new containerservice.Fleet("fleet", { resourceGroupName: rg.name, fleetName: "flt-dev" });
 
 new authorization.RoleDefinition("approver-role", {
     scope: pulumi.interpolate`/subscriptions/${subscriptionId}`,
@@ -18,5 +18,5 @@ new authorization.RoleDefinition("approver-role", {
     roleName: "fleet-gates-gate-approver",
     roleType: "CustomRole",
     permissions: [{ actions: ["Microsoft.ContainerService/fleets/*"] }],
-    assignableScopes: [fleet.id],
+    assignableScopes: [rg.id],
 });

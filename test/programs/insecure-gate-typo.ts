@@ -8,6 +8,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as eventgrid from "@pulumi/azure-native/eventgrid";
 import * as resources from "@pulumi/azure-native/resources";
+import { ArmResource } from "../../components/arm-resource";
 import { compileRuleFilter } from "../../core/event-filter";
 import type { ApprovalRule } from "../../core/rules";
 
@@ -21,7 +22,8 @@ const subscriptionId = authorization.getClientConfigOutput().subscriptionId;
 const rg = new resources.ResourceGroup("rg", { resourceGroupName: "rg-fleet" });
 const fleet = new containerservice.Fleet("fleet", { resourceGroupName: rg.name, fleetName: "flt-dev" });
 
-new resources.Resource("strategy", {
+new ArmResource("strategy", {
+    subscriptionId,
     resourceGroupName: rg.name,
     resourceProviderNamespace: "Microsoft.ContainerService",
     parentResourcePath: pulumi.interpolate`fleets/${fleet.name}`,

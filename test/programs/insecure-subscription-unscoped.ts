@@ -8,12 +8,14 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as eventgrid from "@pulumi/azure-native/eventgrid";
 import * as resources from "@pulumi/azure-native/resources";
+import { ArmResource } from "../../components/arm-resource";
 
 const subscriptionId = authorization.getClientConfigOutput().subscriptionId;
 const rg = new resources.ResourceGroup("rg", { resourceGroupName: "rg-fleet" });
 const fleet = new containerservice.Fleet("fleet", { resourceGroupName: rg.name, fleetName: "flt-dev" });
 
-new resources.Resource("strategy", {
+new ArmResource("strategy", {
+    subscriptionId,
     resourceGroupName: rg.name,
     resourceProviderNamespace: "Microsoft.ContainerService",
     parentResourcePath: pulumi.interpolate`fleets/${fleet.name}`,

@@ -310,7 +310,10 @@ export class ArmClient implements FleetApi {
         throw armErrorFrom(what, r);
     }
 
-    /** Follows a 202: poll `Location` (final-state-via: location) until 200, honouring Retry-After. */
+    /**
+     * Follows a 202: poll `Location` (final-state-via: location) until 200, honouring Retry-After. A poll
+     * answered 403 or 404 falls back to reading the gate until it shows the new state.
+     */
     private async pollLro(gateId: string, accepted: SendResult, o?: CallOptions): Promise<PatchResult> {
         let location = accepted.headers.get("location");
         let delay = retryAfterMs(accepted) ?? this.pollDelayMs;
@@ -341,7 +344,13 @@ export class ArmClient implements FleetApi {
                 }
             }
             if (r.status === 204) return { kind: "done" };
-            if (r.status === 404) return { kind: "not-found" };
+            if (r.status === 403 || r.status === 404) {
+                // The operation sits at subscription scope (`.../locations/{region}/operationresults/...`), where a
+                // role held at the fleet may not reach (403), or it may be gone (404): read the gate instead.
+                location = undefined;
+                delay = 0;
+                continue;
+            }
             throw armErrorFrom(what, r);
         }
     }

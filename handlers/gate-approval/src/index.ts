@@ -1,7 +1,7 @@
 /**
  * Entry point of the gate-approval Functions app (Node.js v4 programming model). Importing a
- * trigger module registers it with the Functions host; `build.ts` (through
- * `components/handler-package.ts`) bundles this file and everything it imports into `dist/index.js`.
+ * trigger module registers it with the Functions host; the bundle recipe (`bundle.ts`, run by
+ * `build.ts` and by `pulumi up`) bundles this file and everything it imports into `dist/index.js`.
  */
 import "./functions/event";
 import "./functions/sweep";

@@ -8,28 +8,22 @@
  * (`ETIMEDOUT`) to the SDK's retry strategy.
  */
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import {
+import type {
     HttpClient,
     Pipeline,
     PipelinePolicy,
     PipelineRequest,
     PipelineResponse,
-    RestError,
-    bearerTokenAuthenticationPolicy,
-    createDefaultHttpClient,
-    createEmptyPipeline,
-    createHttpHeaders,
-    createPipelineRequest,
-    decompressResponsePolicy,
-    defaultRetryPolicy,
-    isRestError,
-    logPolicy,
-    proxyPolicy,
-    redirectPolicy,
-    setClientRequestIdPolicy,
-    tlsPolicy,
-    userAgentPolicy,
 } from "@azure/core-rest-pipeline";
+
+/**
+ * The SDK, held as one module object rather than named imports: `ArmResource` (components/arm-resource.ts)
+ * runs this pipeline inside a Pulumi dynamic provider, whose closure Pulumi serializes. A captured module
+ * object found in `require.cache` is serialized as `require("@azure/core-rest-pipeline")` under every
+ * loader (ts-node, tsx, vitest), whereas transpiled named imports are not in every one of them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sdk = require("@azure/core-rest-pipeline") as typeof import("@azure/core-rest-pipeline");
 
 export const ARM_SCOPE = "https://management.azure.com/.default";
 export const STORAGE_SCOPE = "https://storage.azure.com/.default";
@@ -61,7 +55,7 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
         name: perTryTimeoutPolicyName,
         async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
             const outer = request.abortSignal;
-            if (outer?.aborted) throw new RestError("request aborted (decision budget spent)", { code: "ABORTED" });
+            if (outer?.aborted) throw new sdk.RestError("request aborted (decision budget spent)", { code: "ABORTED" });
             const controller = new AbortController();
             const timer = setTimeout(() => controller.abort(), ms);
             const onOuterAbort = () => controller.abort();
@@ -71,7 +65,7 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
                 return await next(request);
             } catch (e) {
                 if (controller.signal.aborted && !outer?.aborted)
-                    throw new RestError(`no complete response within ${ms} ms`, { code: "ETIMEDOUT", request });
+                    throw new sdk.RestError(`no complete response within ${ms} ms`, { code: "ETIMEDOUT", request });
                 throw e;
             } finally {
                 clearTimeout(timer);
@@ -159,14 +153,14 @@ export interface HttpTransport {
  * Plus the per-try timeout, an optional origin guard and bearer auth.
  */
 export function createTransport(options: PipelineOptions = {}): HttpTransport {
-    const pipeline = createEmptyPipeline();
-    if (options.tlsCa !== undefined) pipeline.addPolicy(tlsPolicy({ ca: options.tlsCa }));
-    pipeline.addPolicy(proxyPolicy());
-    pipeline.addPolicy(decompressResponsePolicy());
-    pipeline.addPolicy(userAgentPolicy({ userAgentPrefix: "fleet-gates-handler" }));
-    pipeline.addPolicy(setClientRequestIdPolicy());
+    const pipeline = sdk.createEmptyPipeline();
+    if (options.tlsCa !== undefined) pipeline.addPolicy(sdk.tlsPolicy({ ca: options.tlsCa }));
+    pipeline.addPolicy(sdk.proxyPolicy());
+    pipeline.addPolicy(sdk.decompressResponsePolicy());
+    pipeline.addPolicy(sdk.userAgentPolicy({ userAgentPrefix: "fleet-gates-handler" }));
+    pipeline.addPolicy(sdk.setClientRequestIdPolicy());
     pipeline.addPolicy(
-        defaultRetryPolicy({
+        sdk.defaultRetryPolicy({
             maxRetries: options.maxRetries ?? 3,
             retryDelayInMs: options.retryDelayMs ?? 400,
             maxRetryDelayInMs: options.maxRetryDelayMs ?? 4000,
@@ -175,18 +169,18 @@ export function createTransport(options: PipelineOptions = {}): HttpTransport {
     );
     // Without redirects (Azure APIs never redirect; a redirect must not carry a token) the policy
     // would only pass 3xx answers through, which is what its absence does.
-    if (options.followRedirects) pipeline.addPolicy(redirectPolicy({ maxRetries: 5 }), { afterPhase: "Retry" });
+    if (options.followRedirects) pipeline.addPolicy(sdk.redirectPolicy({ maxRetries: 5 }), { afterPhase: "Retry" });
     pipeline.addPolicy(perTryTimeoutPolicy(options.perTryTimeoutMs ?? 4000), { afterPhase: "Retry" });
     if (options.allowedOrigins) pipeline.addPolicy(sameOriginPolicy(options.allowedOrigins), { afterPhase: "Retry" });
     if (options.auth)
         pipeline.addPolicy(
-            bearerTokenAuthenticationPolicy({ credential: options.auth.credential, scopes: options.auth.scope }),
+            sdk.bearerTokenAuthenticationPolicy({ credential: options.auth.credential, scopes: options.auth.scope }),
             { phase: "Sign" },
         );
-    pipeline.addPolicy(logPolicy(), { afterPhase: "Sign" });
+    pipeline.addPolicy(sdk.logPolicy(), { afterPhase: "Sign" });
     return {
         pipeline,
-        httpClient: options.httpClient ?? createDefaultHttpClient(),
+        httpClient: options.httpClient ?? sdk.createDefaultHttpClient(),
         authenticated: options.auth !== undefined,
     };
 }
@@ -228,9 +222,9 @@ async function readCapped(stream: NodeJS.ReadableStream, max: number): Promise<{
 
 /** Sends one request through the pipeline; transport errors after retries surface as thrown errors. */
 export async function send(transport: HttpTransport, url: string, options: SendOptions = {}): Promise<SendResult> {
-    const headers = createHttpHeaders({ Accept: "application/json", ...(options.headers ?? {}) });
+    const headers = sdk.createHttpHeaders({ Accept: "application/json", ...(options.headers ?? {}) });
     if (options.body !== undefined && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
-    const request = createPipelineRequest({
+    const request = sdk.createPipelineRequest({
         url,
         method: options.method ?? "GET",
         headers,
@@ -256,7 +250,7 @@ export async function send(transport: HttpTransport, url: string, options: SendO
 
 /** Network-level failures and aborts: worth another delivery, never a verdict about the gate. */
 export function isTransportError(e: unknown): boolean {
-    if (isRestError(e)) return e.response === undefined;
+    if (sdk.isRestError(e)) return e.response === undefined;
     return e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError");
 }
 
@@ -279,7 +273,7 @@ export function isTransientStatus(status: number): boolean {
 
 /** A short description of an error for reasons and audit records. */
 export function describeError(e: unknown): string {
-    if (isRestError(e)) return `${e.code ?? "RestError"}: ${e.message}`.slice(0, 300);
+    if (sdk.isRestError(e)) return `${e.code ?? "RestError"}: ${e.message}`.slice(0, 300);
     if (e instanceof Error) return `${e.name}: ${e.message}`.slice(0, 300);
     return String(e).slice(0, 300);
 }

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { loopbackCertificate } from "../../../local/tls";
+import { loopbackCertificate } from "../../../local/emulators/tls";
 import { ArmClient, ArmError } from "../src/arm-client";
 import { FAST, FLEET_ID, FLEET_REF, World, clusterId, countingCredential, guid, startWorld } from "./helpers";
 
@@ -89,6 +89,23 @@ describe("ArmClient against the emulator", () => {
             "operation.get 200",
         ]);
     });
+
+    it.each(["403", "404"] as const)(
+        "a %s from the operation poll (subscription-scoped Location) re-reads the gate instead",
+        async (kind) => {
+            world = await startWorld({ emulator: { patchMode: "async" } });
+            const id = world.gate({ n: 1 });
+            world.emu.inject({ route: "operation.get", kind, times: 1 });
+            world.emu.resetLog();
+            const r = await world.arm.patchGateState(id, "Completed", world.emu.gate(id)!.eTag);
+            expect(r.kind === "done" && r.gate?.view.state).toBe("Completed");
+            expect(world.emu.requests.map((q) => `${q.route} ${q.status}`)).toEqual([
+                "gates.patch 202",
+                `operation.get ${kind}`,
+                "gates.get 200",
+            ]);
+        },
+    );
 
     it("answers 404 on PATCH of a missing gate as not-found", async () => {
         world = await startWorld();

@@ -1,7 +1,7 @@
 /** Shared test wiring: a fleet in the ARM emulator and engine dependencies pointing at it. */
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import * as path from "node:path";
-import { ArmEmulator, type ArmEmulatorOptions, type MemberState } from "../../../local/arm-emulator";
+import { ArmEmulator, type ArmEmulatorOptions, type MemberState } from "../../../local/emulators/arm";
 import { gateEventFor, type GateEventSpec, type JsonObject } from "../../../core/event-filter";
 import type { ApprovalRule } from "../../../core/rules";
 import { ArmClient } from "../src/arm-client";

@@ -3,7 +3,7 @@
  * SDK's bearer-token policy runs unmodified), each announced by a FleetGateCreated event (both
  * envelope schemas, both type spellings) and delivered through the real Event Grid trigger handler
  * (`createGateEventHandler` on a runtime from `createRuntime`) with Event Grid's redelivery emulated
- * on a virtual clock (`local/event-grid.ts`): a thrown `RedeliveryRequested` is the host's HTTP 500,
+ * on a virtual clock (`local/emulators/event-grid/`): a thrown `RedeliveryRequested` is the host's HTTP 500,
  * retried per the documented schedule. About a third of the requests on the gate and update-run
  * routes fail transiently (429 with Retry-After, 500, 503, connection resets, a few stalls); a
  * fraction of the events is delivered twice (some racing the original) and a fraction out of order.
@@ -24,8 +24,8 @@ import {
     VirtualClock,
     deliverWithRetries,
     seededRng,
-} from "../../../local/event-grid";
-import { ArmEmulator, type Fault, type Route } from "../../../local/arm-emulator";
+} from "../../../local/emulators/event-grid";
+import { ArmEmulator, type Fault, type Route } from "../../../local/emulators/arm";
 import type { AuditRecord, Outcome } from "../src/audit";
 import { RedeliveryRequested, createGateEventHandler } from "../src/functions/event";
 import type { Notification } from "../src/notifier";

@@ -2,7 +2,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { loopbackCertificate } from "../../../local/tls";
+import { loopbackCertificate } from "../../../local/emulators/tls";
 import { notificationText, webhookNotifier, type Notification } from "../src/notifier";
 import { cachingCredential, createTransport } from "../src/pipeline";
 import { SettingsError, readSettings } from "../src/settings";

@@ -357,3 +357,128 @@ describe("UPGRADE_EVENTS app setting", () => {
         expect(() => readSettings(env(value))).toThrow(message);
     });
 });
+
+describe("startRun: a gated run from NewKubernetesVersionAvailable", () => {
+    const RUN = "k8s-1-33-2";
+    const RUN_ID = `${FLEET_ID}/updateRuns/${RUN}`;
+    let startDeps: UpgradeDeps;
+    beforeEach(() => {
+        // The world's run-1 is half done (Running): these tests start from a fleet at rest.
+        world.emu.deleteUpdateRun(FLEET_ID, "run-1");
+        world.emu.putUpdateStrategy(FLEET_ID, "gated-rollout", [
+            {
+                name: "dev",
+                groups: [
+                    {
+                        name: "blue",
+                        members: ["aks-blue-1", "aks-blue-2"],
+                        afterGates: [{ displayName: "blue healthy", type: "Approval" }],
+                    },
+                    { name: "green", members: ["aks-green-1"] },
+                ],
+                beforeGates: [{ displayName: "before-stage", type: "Approval" }],
+            },
+        ]);
+        startDeps = { ...deps, settings: { ...deps.settings, upgradeEvents: { ...SETTING, startRun: true } } };
+    });
+    const routes = (r: string) => world.emu.requests.filter((x) => x.route === r);
+    const runState = async () =>
+        (
+            await new UpdateRunsClient({
+                credential: world.credential,
+                baseUrl: world.emu.url,
+                tlsCa: world.emu.ca!,
+            }).getUpdateRunSummary(RUN_ID)
+        )?.state;
+
+    it("creates the run from the stack's strategy and starts it once; other members and a second replay start nothing", async () => {
+        const raws = MEMBERS.map((m, i) => event("newKubernetesVersionAvailable", m, `nv-${i}`, AVAILABLE));
+        const first = [];
+        for (const r of raws) first.push(await decideRaw(r, startDeps));
+        expect(first.map((d) => d.outcome)).toEqual(["run-started", "ignored", "ignored"]);
+        expect(first[0]!.reason).toBe(
+            "started update run k8s-1-33-2 (strategy gated-rollout, Full upgrade to 1.33.2, node images Latest); its gates go through the approval rules; announced",
+        );
+        expect(first[0]).toMatchObject({ updateRunId: RUN_ID, kubernetesVersion: "1.33.2", member: "aks-blue-1" });
+        expect(first[1]!.reason).toBe(
+            "already announced (by event nv-0; reported by aks-blue-1, aks-blue-2); no run started: update run k8s-1-33-2 for 1.33.2 exists already (Running)",
+        );
+        expect(await runState()).toBe("Running");
+        const put = routes("updateRuns.put");
+        expect(put).toHaveLength(1);
+        expect(routes("updateRuns.start")).toHaveLength(1);
+        expect(world.emu.startedRuns()).toEqual([[FLEET_ID, RUN]]);
+        expect(sent).toHaveLength(1);
+        expect(sent[0]!.lines).toContain(
+            "Started update run k8s-1-33-2 (strategy gated-rollout, Full upgrade to 1.33.2, node images Latest); its gates go through the approval rules.",
+        );
+        // The same events again (a second replay): nothing starts, nothing is sent.
+        const again = [];
+        for (const r of raws) again.push(await decideRaw(r, startDeps));
+        expect(again.map((d) => d.outcome)).toEqual(["ignored", "ignored", "ignored"]);
+        expect(routes("updateRuns.start")).toHaveLength(1);
+        expect(sent).toHaveLength(1);
+    });
+
+    it("concurrent deliveries from three members create and start exactly one run", async () => {
+        const ds = await Promise.all(
+            MEMBERS.map((m, i) =>
+                decideRaw(event("newKubernetesVersionAvailable", m, `nv-${i}`, AVAILABLE), startDeps),
+            ),
+        );
+        expect(ds.filter((d) => d.outcome === "run-started")).toHaveLength(1);
+        expect(routes("updateRuns.start")).toHaveLength(1);
+        // Each PUT carried If-None-Match: * ; the losers were answered 412.
+        expect(routes("updateRuns.put").every((r) => r.status === 201 || r.status === 412)).toBe(true);
+        expect(await runState()).toBe("Running");
+    });
+
+    it.each([
+        [
+            "another run is in progress",
+            () =>
+                world.emu.putUpdateRun({
+                    fleetId: FLEET_ID,
+                    name: "manual-1",
+                    state: "Running",
+                    stages: [{ name: "dev", groups: [{ name: "blue", members: ["aks-blue-1"] }] }],
+                }),
+            AVAILABLE,
+            "no run started: update run manual-1 is Running; never two runs at once",
+        ],
+        [
+            "a member runs a newer version (a downgrade)",
+            () => world.emu.setMember("aks-green-1", { kubernetesVersion: "1.34.0" }),
+            AVAILABLE,
+            "no run started: aks-green-1 runs 1.34.0, newer than 1.33.2; a run would downgrade",
+        ],
+        [
+            "the channel's version is the preview",
+            () => undefined,
+            { ...AVAILABLE, latestStableKubernetesVersion: "1.35.0" },
+            "no run started: 1.35.0 is the preview version; a run never targets a preview",
+        ],
+    ])("starts nothing when %s, and says why in the message", async (_what, arrange, data, line) => {
+        arrange();
+        const d = await decideRaw(event("newKubernetesVersionAvailable", "aks-blue-1", "nv-0", data), startDeps);
+        expect(d.outcome).toBe("notified");
+        expect(d.reason).toMatch(new RegExp(`; ${line.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
+        expect(routes("updateRuns.put")).toHaveLength(0);
+        expect(routes("updateRuns.start")).toHaveLength(0);
+        expect(sent[0]!.lines).toContain(`${line.charAt(0).toUpperCase()}${line.slice(1)}.`);
+    });
+
+    it("a run Fleet refuses is reported, not retried forever", async () => {
+        world.emu.putUpdateStrategy(FLEET_ID, "gated-rollout", []);
+        const bad = {
+            ...startDeps,
+            settings: {
+                ...startDeps.settings,
+                upgradeEvents: { ...SETTING, startRun: true, strategyId: `${FLEET_ID}/updateStrategies/missing` },
+            },
+        };
+        const d = await decideRaw(event("newKubernetesVersionAvailable", "aks-blue-1", "nv-0", AVAILABLE), bad);
+        expect(d.outcome).toBe("notified");
+        expect(d.reason).toMatch(/could not start update run k8s-1-33-2: .*HTTP 404 ResourceNotFound/);
+    });
+});

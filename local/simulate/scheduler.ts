@@ -12,7 +12,7 @@
  * Handing the turn over goes through `setImmediate`, after pending promise continuations: a process
  * that joins children it spawned is queued again before the scheduler looks for the next one.
  */
-import type { VirtualClock } from "./event-grid";
+import type { VirtualClock } from "../emulators/event-grid";
 
 interface Entry {
     readonly at: number;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { BUILTIN_ROLES, roleGuidOf } from "../core/roles";
+import { BUILTIN_ROLES, roleGuidOf } from "../../core/roles";
 import { resolveOutputs, runUnderMocks, type PlannedResource } from "./mocks";
 import { loadStackFile, mockEnvironment, type StackFile } from "./stack-file";
 
@@ -49,12 +49,12 @@ export interface PlanOptions {
     readonly preview?: boolean;
 }
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 async function runProjectProgram(): Promise<Record<string, unknown>> {
     // Imported lazily so the mocks are installed before any resource module loads.
-    const { loadStackConfig } = await import("../config");
-    const { fleetGates } = await import("../program");
+    const { loadStackConfig } = await import("../../config");
+    const { fleetGates } = await import("../../program");
     return { ...fleetGates(loadStackConfig()) };
 }
 
@@ -123,6 +123,7 @@ function keyInputs(r: PlannedResource): string {
     };
     switch (r.type) {
         case "azure-native:resources:Resource":
+        case "pulumi-nodejs:dynamic/fleet-gates:ArmResource":
             add(
                 "type",
                 `${String(i.resourceProviderNamespace)}/${String(i.parentResourcePath ?? "")}/${String(i.resourceType)}`.replace(

@@ -5,24 +5,30 @@
  * Seeding: the stack's fleet with healthy members; for every update run the events name, a running
  * run built from the stack's strategy, in which the members before the furthest gate the events
  * reach have updated successfully; a Pending gate for every FleetGateCreated event of the fleet.
+ * With `fleet-gates:upgradeEvents`, AKS upgrade events go to the same trigger: the handler gets the
+ * stack's `UPGRADE_EVENTS`, the emulator the stack's strategy (so a started run is built from it) and
+ * each member's configured `kubernetesVersion` (default the emulator's 1.33.0).
  */
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { fleetId as fleetIdOf, gateId as gateIdOf } from "../core/arm-id";
-import { parseGateEvents, type GateEvent } from "../core/gate-event";
-import type { GatePosition, StageSpec } from "../core/strategy";
-import { parseConfigMap } from "../config";
-import type { Decision, Outcome } from "../handlers/gate-approval/src/audit";
-import { RedeliveryRequested } from "../handlers/gate-approval/src/functions/event";
-import type { Notification } from "../handlers/gate-approval/src/notifier";
-import { managedClusterId } from "../components/fleet";
-import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "./arm-emulator";
-import { ArmEmulatorRemote } from "./arm-emulator-worker";
-import { OFFLINE_DEFAULTS } from "./mocks";
+import { fleetId as fleetIdOf, gateId as gateIdOf } from "../../core/arm-id";
+import { isAksUpgradeEvent } from "../../core/aks-event";
+import { parseGateEvents, type GateEvent } from "../../core/gate-event";
+import { upgradeEventsSetting } from "../../core/upgrade-events";
+import type { Announcement } from "../../handlers/gate-approval/src/upgrade/announcer";
+import type { GatePosition, StageSpec } from "../../core/strategy";
+import { parseConfigMap } from "../../config";
+import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
+import { RedeliveryRequested } from "../../handlers/gate-approval/src/functions/event";
+import type { Notification } from "../../handlers/gate-approval/src/notifier";
+import { managedClusterId } from "../../components/fleet";
+import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "../emulators/arm";
+import { ArmEmulatorRemote } from "../emulators/arm/worker";
+import { OFFLINE_DEFAULTS } from "../plan/mocks";
 import { offlineHandler } from "./offline-handler";
-import { loadStackFile } from "./stack-file";
-import { PROJECT_ROOT } from "./plan";
+import { loadStackFile } from "../plan/stack-file";
+import { PROJECT_ROOT } from "../plan/plan";
 
 /** The `--json` contract: one object per event, in order (README, DESIGN.md). */
 export interface ReplayDecision {
@@ -58,6 +64,8 @@ export interface ReplayResult {
     readonly fleetId: string;
     readonly decisions: ReplayDecision[];
     readonly notifications: readonly Notification[];
+    /** AKS upgrade event messages (new versions, support escalations, failed node pools). */
+    readonly announcements: readonly Announcement[];
     /** Requests the handler made to the emulator, gate PATCHes that changed state, token acquisitions. */
     readonly requests: number;
     readonly patches: number;
@@ -167,6 +175,7 @@ interface ReplayEmulator {
     addFleet(fleetId: string): unknown;
     addMember(fleetId: string, member: MemberState): unknown;
     putUpdateRun(spec: UpdateRunSpec): unknown;
+    putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): unknown;
     addGate(gate: Omit<EmulatorGate, "eTag" | "id"> & { fleetId: string }): unknown;
     requests(): Promise<{ route: string; status: number | string }[]>;
     patchCount(): Promise<number>;
@@ -182,11 +191,122 @@ async function startEmulator(where: "in-process" | "worker"): Promise<ReplayEmul
         addFleet: (fleetId) => emu.addFleet(fleetId),
         addMember: (fleetId, member) => emu.addMember(fleetId, member),
         putUpdateRun: (spec) => emu.putUpdateRun(spec),
+        putUpdateStrategy: (fleetId, name, stages) => emu.putUpdateStrategy(fleetId, name, stages),
         addGate: (gate) => emu.addGate(gate),
         requests: () => Promise.resolve(emu.requests.map((q) => ({ route: q.route, status: q.status }))),
         patchCount: () => Promise.resolve(emu.patchCount),
         stop: () => emu.stop(),
     };
+}
+
+/**
+ * Seeds the emulator from the stack and the events: its fleet with healthy members (those of groups
+ * before the furthest gate reached have updated), the update runs the events name, and a Pending
+ * gate per FleetGateCreated.
+ */
+async function seedEmulator(
+    emu: ReplayEmulator,
+    cfg: ReturnType<typeof parseConfigMap>,
+    fleetId: string,
+    subscriptionId: string,
+    created: readonly GateEvent[],
+): Promise<void> {
+    const completed = new Set<string>();
+    for (const e of created) {
+        const position = cfg.gates.find((g) => samePosition(g, e));
+        if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
+    }
+
+    // Seeding calls are sent in order (a worker answers them in order): await them all at once.
+    const seeding: unknown[] = [emu.addFleet(fleetId)];
+    for (const m of cfg.members) {
+        seeding.push(
+            emu.addMember(fleetId, {
+                name: m.name,
+                clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+                group: m.group,
+                updateState: completed.has(m.group) ? "Completed" : "NotStarted",
+                provisioningState: "Succeeded",
+                powerState: "Running",
+                ...(m.kubernetesVersion !== undefined ? { kubernetesVersion: fullVersion(m.kubernetesVersion) } : {}),
+            }),
+        );
+    }
+    const stages = cfg.updateStrategy.stages.map((s) => ({
+        name: s.name,
+        groups: s.groups.map((g) => ({
+            name: g.name,
+            members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+        })),
+    }));
+    for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
+        seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
+    // The strategy a run started for an AKS upgrade event is built from (gates included).
+    if (cfg.upgradeEvents) seeding.push(emu.putUpdateStrategy(fleetId, cfg.updateStrategy.name, strategyStages(cfg)));
+    const seeded = new Set<string>();
+    for (const e of created) {
+        if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
+        seeded.add(e.gate.gateName);
+        seeding.push(
+            emu.addGate({
+                fleetId,
+                name: e.gate.gateName,
+                ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
+                gateType: "Approval",
+                state: "Pending",
+                target: {
+                    id: e.updateRunId,
+                    updateRunProperties: {
+                        name: e.updateRun.updateRunName,
+                        ...(e.stage !== undefined ? { stage: e.stage } : {}),
+                        ...(e.group !== undefined ? { group: e.group } : {}),
+                        timing: e.timing,
+                    },
+                },
+            }),
+        );
+    }
+    await Promise.all(seeding);
+}
+
+/** `1.33` → `1.33.0`: a member configured with a minor runs its first patch, as far as replay knows. */
+function fullVersion(v: string): string {
+    return /^\d+\.\d+$/.test(v) ? `${v}.0` : v;
+}
+
+/** The stack's strategy as emulator stages, with its gates. */
+function strategyStages(cfg: ReturnType<typeof parseConfigMap>): UpdateRunSpec["stages"] {
+    const gates = (gs: readonly { displayName: string }[] | undefined) =>
+        (gs ?? []).map((g) => ({ displayName: g.displayName, type: "Approval" as const }));
+    return cfg.updateStrategy.stages.map((s) => ({
+        name: s.name,
+        groups: s.groups.map((g) => ({
+            name: g.name,
+            members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+            beforeGates: gates(g.beforeGates),
+            afterGates: gates(g.afterGates),
+        })),
+        beforeGates: gates(s.beforeGates),
+        afterGates: gates(s.afterGates),
+    }));
+}
+
+/** The handler's `UPGRADE_EVENTS` for the stack, as the program writes it; undefined when not configured. */
+export function stackUpgradeEvents(
+    cfg: ReturnType<typeof parseConfigMap>,
+    fleetId: string,
+    subscriptionId: string,
+): string | undefined {
+    if (!cfg.upgradeEvents) return undefined;
+    return upgradeEventsSetting(
+        cfg.upgradeEvents,
+        `${fleetId}/updateStrategies/${cfg.updateStrategy.name}`,
+        cfg.members.map((m) => ({
+            name: m.name,
+            clusterId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+            group: m.group,
+        })),
+    );
 }
 
 /** Seeds the emulator from the stack and the events, then runs every event through the handler. */
@@ -197,68 +317,18 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const fleet = { subscriptionId, resourceGroup: cfg.resourceGroupName, fleetName: cfg.fleet.name };
     const fleetId = fleetIdOf(fleet);
 
-    const parsed = opts.events.map((e) => parseGateEvents(e));
+    const parsed = opts.events.map((e) =>
+        parseGateEvents(Array.isArray(e) ? e.filter((x) => !isAksUpgradeEvent(x)) : isAksUpgradeEvent(e) ? [] : e),
+    );
     const created = parsed
         .flat()
         .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
         .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
         .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(`${fleetId.toLowerCase()}/`));
 
-    const completed = new Set<string>();
-    for (const e of created) {
-        const position = cfg.gates.find((g) => samePosition(g, e));
-        if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
-    }
-
     const emu = await startEmulator(opts.emulator ?? "in-process");
     try {
-        // Seeding calls are sent in order (a worker answers them in order): await them all at once.
-        const seeding: unknown[] = [emu.addFleet(fleetId)];
-        for (const m of cfg.members) {
-            seeding.push(
-                emu.addMember(fleetId, {
-                    name: m.name,
-                    clusterResourceId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
-                    group: m.group,
-                    updateState: completed.has(m.group) ? "Completed" : "NotStarted",
-                    provisioningState: "Succeeded",
-                    powerState: "Running",
-                }),
-            );
-        }
-        const stages = cfg.updateStrategy.stages.map((s) => ({
-            name: s.name,
-            groups: s.groups.map((g) => ({
-                name: g.name,
-                members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
-            })),
-        }));
-        for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
-            seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
-        const seeded = new Set<string>();
-        for (const e of created) {
-            if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
-            seeded.add(e.gate.gateName);
-            seeding.push(
-                emu.addGate({
-                    fleetId,
-                    name: e.gate.gateName,
-                    ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
-                    gateType: "Approval",
-                    state: "Pending",
-                    target: {
-                        id: e.updateRunId,
-                        updateRunProperties: {
-                            name: e.updateRun.updateRunName,
-                            ...(e.stage !== undefined ? { stage: e.stage } : {}),
-                            ...(e.group !== undefined ? { group: e.group } : {}),
-                            timing: e.timing,
-                        },
-                    },
-                }),
-            );
-        }
-        await Promise.all(seeding);
+        await seedEmulator(emu, cfg, fleetId, subscriptionId, created);
 
         const httpClient = timedHttpClient();
         const now = opts.now?.getTime();
@@ -269,6 +339,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
             emulator: emu,
             httpClient,
+            ...(cfg.upgradeEvents ? { upgradeEvents: stackUpgradeEvents(cfg, fleetId, subscriptionId)! } : {}),
             ...(now !== undefined ? { clock: () => now } : {}),
         });
 
@@ -315,6 +386,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             fleetId,
             decisions,
             notifications: offline.notifications,
+            announcements: offline.announcements,
             requests: requestLog.length,
             patches: await emu.patchCount(),
             tokenAcquisitions: offline.tokenAcquisitions(),
@@ -343,6 +415,8 @@ export function formatReplay(r: ReplayResult): string {
         ...lines,
         "",
         [...counts.entries()].map(([o, n]) => `${n} ${o}`).join(", "),
-        `${r.requests} ARM request(s), ${r.patches} gate approval(s), ${r.notifications.length} notification(s)`,
+        `${r.requests} ARM request(s), ${r.patches} gate approval(s), ${r.notifications.length} notification(s)` +
+            (r.announcements.length > 0 ? `, ${r.announcements.length} upgrade message(s)` : ""),
+        ...r.announcements.map((a) => `  ${a.escalation ? "escalation: " : ""}${a.title}`),
     ].join("\n");
 }

@@ -4,14 +4,14 @@
  * a hidden marker and edited in place on every push, never duplicated.
  *
  * ```
- * node --import tsx local/pr-comment.ts compose --stack dev --plan plan.json --rehearsal .rehearsal/dev.md \
+ * node --import tsx local/github/pr-comment.ts compose --stack dev --plan plan.json --rehearsal .rehearsal/dev.md \
  *      --preview-outcome success [--preview-log FILE | env PREVIEW_OUTPUT] [--run-url URL] [--commit SHA] [--out FILE]
- * node --import tsx local/pr-comment.ts upsert --stack dev --pr 42 --body FILE   # GITHUB_TOKEN, GITHUB_REPOSITORY
+ * node --import tsx local/github/pr-comment.ts upsert --stack dev --pr 42 --body FILE   # GITHUB_TOKEN, GITHUB_REPOSITORY
  * ```
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import type { PlanJson, PolicyViolation } from "./plan";
+import type { PlanJson, PolicyViolation } from "../plan/plan";
 
 /** GitHub rejects comment bodies over 65,536 characters; keep a margin for the rest of the comment. */
 export const MAX_COMMENT_CHARS = 65_000;

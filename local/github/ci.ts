@@ -3,13 +3,13 @@
  * the preview matrix, whose entries name the repository variables each stack's preview reads (the
  * names the bootstrap prints, `core/github-oidc.ts`).
  *
- * `node --import tsx local/ci.ts matrix` prints the matrix as one line of JSON for `$GITHUB_OUTPUT`.
+ * `node --import tsx local/github/ci.ts matrix` prints the matrix as one line of JSON for `$GITHUB_OUTPUT`.
  */
 import { readdirSync } from "node:fs";
 import * as path from "node:path";
-import { previewVariables } from "../core/github-oidc";
+import { previewVariables } from "../../core/github-oidc";
 
-const PROJECT_ROOT = path.resolve(__dirname, "..");
+const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 const STACK_FILE = /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/;
 
@@ -41,7 +41,7 @@ export function previewMatrix(stacks: readonly string[]): { include: PreviewMatr
 
 export function main(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): number {
     if (argv[0] !== "matrix" || argv.length !== 1) {
-        process.stderr.write("usage: local/ci.ts matrix\n");
+        process.stderr.write("usage: local/github/ci.ts matrix\n");
         return 2;
     }
     out(`${JSON.stringify(previewMatrix(stackNames()))}\n`);

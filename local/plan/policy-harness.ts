@@ -35,7 +35,7 @@ import {
     type StackValidationArgs,
     type StackValidationPolicy,
 } from "@pulumi/policy";
-import { POLICY_PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "../policies/policies";
+import { POLICY_PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "../../policies/policies";
 import type { PlannedResource } from "./mocks";
 import type { Plan, PolicyViolation } from "./plan";
 
@@ -64,7 +64,7 @@ type PolicyConfig = { enforcementLevel?: EnforcementLevel } & Record<string, unk
 type AnyPolicy = ResourceValidationPolicy | StackValidationPolicy;
 
 function packVersion(): string {
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, "..", "policies", "package.json"), "utf8")) as {
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "policies", "package.json"), "utf8")) as {
         version?: string;
     };
     if (!pkg.version) throw new Error("policies/package.json has no version");
@@ -218,13 +218,20 @@ function freezeTags(tags: Record<string, string> | undefined): ReadonlyMap<strin
     return new Map(Object.entries(tags ?? {}));
 }
 
-/**
- * Runs every policy of the pack (or `opts.policies`) over the plan and returns the violations in the
- * order the engine reports them: resource policies per resource, then stack policies. `message` is the
- * text the policy reported (the engine prints it below the policy's description); `urn` is null for a
- * stack-level violation without a resource.
- */
-export async function evaluatePolicies(plan: Plan, opts: EvaluateOptions = {}): Promise<PolicyViolation[]> {
+/** One evaluation's policies, settings and findings, shared by the resource and stack passes. */
+interface HarnessRun {
+    readonly plan: Plan;
+    readonly policies: AnyPolicy[];
+    readonly stackTags: ReadonlyMap<string, string>;
+    readonly out: PolicyViolation[];
+    levelOf(p: AnyPolicy): EnforcementLevel;
+    getConfigFor(name: string): <T extends object>() => T;
+    reporter(p: AnyPolicy, level: EnforcementLevel, fixedUrn: string | undefined): ReportViolation;
+    cannotRun(p: AnyPolicy, e: UnknownValueError, urn: string | null): void;
+    fail(p: AnyPolicy, e: unknown, what: string): never;
+}
+
+function harnessRun(plan: Plan, opts: EvaluateOptions): HarnessRun {
     const policies = (opts.policies ?? packPolicies) as AnyPolicy[];
     const config = packConfig(opts.config, policies);
     const version = packVersion();
@@ -252,13 +259,14 @@ export async function evaluatePolicies(plan: Plan, opts: EvaluateOptions = {}): 
                 message: message || p.description,
             });
         };
-    const cannotRun = (p: AnyPolicy, e: UnknownValueError, urn: string | null) =>
+    const cannotRun = (p: AnyPolicy, e: UnknownValueError, urn: string | null): void => {
         out.push({
             policy: p.name,
             level: "advisory",
             urn,
             message: `can't run policy '${p.name}' from policy pack '${POLICY_PACK_NAME}@v${version}' during preview: ${e.message}`,
         });
+    };
     const fail = (p: AnyPolicy, e: unknown, what: string): never => {
         const err = new Error(
             `Error ${what} with policy '${p.name}' from policy pack '${POLICY_PACK_NAME}@v${version}': ${(e as Error)?.message ?? String(e)}`,
@@ -267,67 +275,73 @@ export async function evaluatePolicies(plan: Plan, opts: EvaluateOptions = {}): 
         throw err;
     };
 
-    // Analyze: one call per resource, in registration order.
-    for (const r of plan.resources) {
-        const provider = withProxy(defaultProviderOf(r, plan));
-        let inputs = clone(r.inputs) as Record<string, unknown>;
-        const argsFor = (p: AnyPolicy, props: Record<string, unknown>): ResourceValidationArgs => {
-            const args: ResourceValidationArgs = {
-                type: r.type,
-                props,
-                urn: r.urn,
-                name: r.name,
-                opts: options(r),
-                stackTags,
-                isType: (resourceClass) => isTypeOf(r.type, resourceClass),
-                asType: ((resourceClass: unknown) =>
-                    isTypeOf(r.type, resourceClass) ? props : undefined) as ResourceValidationArgs["asType"],
-                getConfig: getConfigFor(p.name),
-                notApplicable: throwNotApplicable,
-            };
-            if (provider) args.provider = provider;
-            return args;
+    return { plan, policies, stackTags, out, levelOf, getConfigFor, reporter, cannotRun, fail };
+}
+
+/** `Analyze` of one resource: remediations first, then every resource policy's validations. */
+async function analyzeResource(h: HarnessRun, r: PlannedResource): Promise<void> {
+    const { plan, policies, stackTags, levelOf, getConfigFor, reporter, cannotRun, fail } = h;
+    const provider = withProxy(defaultProviderOf(r, plan));
+    let inputs = clone(r.inputs) as Record<string, unknown>;
+    const argsFor = (p: AnyPolicy, props: Record<string, unknown>): ResourceValidationArgs => {
+        const args: ResourceValidationArgs = {
+            type: r.type,
+            props,
+            urn: r.urn,
+            name: r.name,
+            opts: options(r),
+            stackTags,
+            isType: (resourceClass) => isTypeOf(r.type, resourceClass),
+            asType: ((resourceClass: unknown) =>
+                isTypeOf(r.type, resourceClass) ? props : undefined) as ResourceValidationArgs["asType"],
+            getConfig: getConfigFor(p.name),
+            notApplicable: throwNotApplicable,
         };
+        if (provider) args.provider = provider;
+        return args;
+    };
 
-        // Remediations first: later policies see the remediated inputs.
-        for (const p of policies) {
-            if (levelOf(p) !== "remediate" || !isResourcePolicy(p) || !p.remediateResource) continue;
-            const t = pulumiTypeOf(p.remediateResource);
-            if (t && t !== r.type) continue;
-            try {
-                const result = await Promise.resolve(
-                    p.remediateResource(argsFor(p, unknownCheckingProxy(clone(inputs)) as Record<string, unknown>)),
-                );
-                if (result) inputs = clone(result) as Record<string, unknown>;
-            } catch (e) {
-                if (e instanceof UnknownValueError) cannotRun(p, e, r.urn);
-                else if (!(e instanceof NotApplicableError)) fail(p, e, "remediating resource");
-            }
-        }
-
-        for (const p of policies) {
-            const level = levelOf(p);
-            if (level === "disabled" || !isResourcePolicy(p) || !p.validateResource) continue;
-            if (!Array.isArray(p.validateResource)) {
-                const t = pulumiTypeOf(p.validateResource);
-                if (t && t !== r.type) continue;
-            }
-            const validations: ResourceValidation[] = Array.isArray(p.validateResource)
-                ? p.validateResource
-                : [p.validateResource];
-            for (const validate of validations) {
-                try {
-                    const props = unknownCheckingProxy(clone(inputs)) as Record<string, unknown>;
-                    await Promise.resolve(validate(argsFor(p, props), reporter(p, level, r.urn)));
-                } catch (e) {
-                    if (e instanceof UnknownValueError) cannotRun(p, e, r.urn);
-                    else if (!(e instanceof NotApplicableError)) fail(p, e, "validating resource");
-                }
-            }
+    // Remediations first: later policies see the remediated inputs.
+    for (const p of policies) {
+        if (levelOf(p) !== "remediate" || !isResourcePolicy(p) || !p.remediateResource) continue;
+        const t = pulumiTypeOf(p.remediateResource);
+        if (t && t !== r.type) continue;
+        try {
+            const result = await Promise.resolve(
+                p.remediateResource(argsFor(p, unknownCheckingProxy(clone(inputs)) as Record<string, unknown>)),
+            );
+            if (result) inputs = clone(result) as Record<string, unknown>;
+        } catch (e) {
+            if (e instanceof UnknownValueError) cannotRun(p, e, r.urn);
+            else if (!(e instanceof NotApplicableError)) fail(p, e, "remediating resource");
         }
     }
 
-    // AnalyzeStack: once, over every resource's outputs.
+    for (const p of policies) {
+        const level = levelOf(p);
+        if (level === "disabled" || !isResourcePolicy(p) || !p.validateResource) continue;
+        if (!Array.isArray(p.validateResource)) {
+            const t = pulumiTypeOf(p.validateResource);
+            if (t && t !== r.type) continue;
+        }
+        const validations: ResourceValidation[] = Array.isArray(p.validateResource)
+            ? p.validateResource
+            : [p.validateResource];
+        for (const validate of validations) {
+            try {
+                const props = unknownCheckingProxy(clone(inputs)) as Record<string, unknown>;
+                await Promise.resolve(validate(argsFor(p, props), reporter(p, level, r.urn)));
+            } catch (e) {
+                if (e instanceof UnknownValueError) cannotRun(p, e, r.urn);
+                else if (!(e instanceof NotApplicableError)) fail(p, e, "validating resource");
+            }
+        }
+    }
+}
+
+/** `AnalyzeStack`: once, over every resource's outputs. */
+async function analyzeStack(h: HarnessRun): Promise<void> {
+    const { plan, policies, stackTags, levelOf, getConfigFor, reporter, cannotRun, fail } = h;
     for (const p of policies) {
         let level = levelOf(p);
         if (level === "disabled" || !isStackPolicy(p)) continue;
@@ -348,7 +362,20 @@ export async function evaluatePolicies(plan: Plan, opts: EvaluateOptions = {}): 
             else if (!(e instanceof NotApplicableError)) fail(p, e, "validating stack");
         }
     }
-    return out;
+}
+
+/**
+ * Runs every policy of the pack (or `opts.policies`) over the plan and returns the violations in the
+ * order the engine reports them: resource policies per resource, then stack policies. `message` is the
+ * text the policy reported (the engine prints it below the policy's description); `urn` is null for a
+ * stack-level violation without a resource.
+ */
+export async function evaluatePolicies(plan: Plan, opts: EvaluateOptions = {}): Promise<PolicyViolation[]> {
+    const h = harnessRun(plan, opts);
+    // Analyze: one call per resource, in registration order.
+    for (const r of plan.resources) await analyzeResource(h, r);
+    await analyzeStack(h);
+    return h.out;
 }
 
 /** The stack as `AnalyzeStack` sees it: PolicyResources with outputs, parents and dependencies linked. */

@@ -97,6 +97,18 @@ function synthesise(type: string, name: string, inputs: Inputs, env: MockEnviron
                 state: { name: rn },
             };
         }
+        case "pulumi-nodejs:dynamic/fleet-gates:ArmResource": {
+            // The id `ArmResource` returns: built from its parts, in the subscription it names.
+            const parent =
+                typeof inputs.parentResourcePath === "string" && inputs.parentResourcePath
+                    ? `/${inputs.parentResourcePath}`
+                    : "";
+            const rn = str(inputs.resourceName, name);
+            const id =
+                `/subscriptions/${str(inputs.subscriptionId, env.subscriptionId)}/resourceGroups/${str(inputs.resourceGroupName, "rg")}` +
+                `/providers/${str(inputs.resourceProviderNamespace, "Unknown")}${parent}/${str(inputs.resourceType, "unknown")}/${rn}`;
+            return { id, state: { armId: id, provisioningState: "Succeeded" } };
+        }
         case "azure-native:containerservice:Fleet":
             return {
                 id: `${rg}/providers/Microsoft.ContainerService/fleets/${str(inputs.fleetName, name)}`,
@@ -314,7 +326,7 @@ function invoke(token: string, env: MockEnvironment, args: Inputs = {}): Record<
         }
         default: {
             // Pulumi rebuilds invoke errors from the gRPC `details` field.
-            const message = `offline plan: no mock answers the invoke "${token}"; add it to local/mocks.ts`;
+            const message = `offline plan: no mock answers the invoke "${token}"; add it to local/plan/mocks.ts`;
             throw Object.assign(new Error(message), { details: message });
         }
     }
