@@ -106,29 +106,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         tags,
     });
 
-    if (upgrade)
-        new UpgradeEvents("upgrade-events", {
-            resourceGroupName: fleet.resourceGroupName,
-            members: cfg.members.map((m) => ({
-                name: m.name,
-                clusterId: fleet.memberClusterIds[m.name]!,
-                location: m.location ?? cfg.location,
-                ...(upgrade.existingTopics[m.name]
-                    ? {
-                          existingTopic: {
-                              name: upgrade.existingTopics[m.name]!.name,
-                              resourceGroupName: upgrade.existingTopics[m.name]!.resourceGroup,
-                          },
-                      }
-                    : {}),
-            })),
-            eventTypes: upgrade.eventTypes,
-            functionResourceId: handler.eventFunctionId,
-            deadLetterStorageAccountId: handler.storageAccountId,
-            deadLetterStorageAccountName: handler.storageAccountName,
-            dependsOn: [handler.deployment],
-            tags,
-        });
+    if (upgrade) upgradeEvents(cfg, upgrade, fleet, handler, tags);
 
     const access = new Access("access", {
         environment: cfg.environment,
@@ -147,4 +125,36 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         approversGroupId: access.approversGroupId,
         subscribersGroupId: access.subscribersGroupId,
     };
+}
+
+/** Each member's ManagedClusters topic and its subscription to the handler (`fleet-gates:upgradeEvents`). */
+function upgradeEvents(
+    cfg: StackConfig,
+    upgrade: NonNullable<StackConfig["upgradeEvents"]>,
+    fleet: Fleet,
+    handler: GateHandler,
+    tags: Record<string, string>,
+): void {
+    new UpgradeEvents("upgrade-events", {
+        resourceGroupName: fleet.resourceGroupName,
+        members: cfg.members.map((m) => ({
+            name: m.name,
+            clusterId: fleet.memberClusterIds[m.name]!,
+            location: m.location ?? cfg.location,
+            ...(upgrade.existingTopics[m.name]
+                ? {
+                      existingTopic: {
+                          name: upgrade.existingTopics[m.name]!.name,
+                          resourceGroupName: upgrade.existingTopics[m.name]!.resourceGroup,
+                      },
+                  }
+                : {}),
+        })),
+        eventTypes: upgrade.eventTypes,
+        functionResourceId: handler.eventFunctionId,
+        deadLetterStorageAccountId: handler.storageAccountId,
+        deadLetterStorageAccountName: handler.storageAccountName,
+        dependsOn: [handler.deployment],
+        tags,
+    });
 }

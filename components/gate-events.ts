@@ -200,93 +200,125 @@ export class GateEvents extends pulumi.ComponentResource {
 
     constructor(name: string, args: GateEventsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("fleet-gates:events:GateEvents", name, {}, opts);
-
-        // Plan-time checks of the plain arguments, before any child exists.
+        validateGateEventsArgs(args); // plan-time checks of the plain arguments, before any child exists
         const names = ruleSubscriptionNames(args.rules);
-        const retryPolicy = resolveRetryPolicy(args.retry);
-        const existing = args.existingTopic;
-        if (existing && (!existing.name || !existing.resourceGroupName))
-            throw new Error(
-                "existingTopic.name and existingTopic.resourceGroupName are both required to adopt a topic",
-            );
-        // Inputs given as plain strings are checked now; Outputs are checked again when they resolve.
-        if (
-            typeof args.deadLetterStorageAccountId === "string" &&
-            typeof args.deadLetterStorageAccountName === "string"
-        )
-            storageAccountRef(args.deadLetterStorageAccountId, args.deadLetterStorageAccountName);
-        if (typeof args.eventFunctionResourceId === "string")
-            checkedFunctionResourceId(args.eventFunctionResourceId, "eventFunctionResourceId");
-        if (typeof args.lifecycleFunctionResourceId === "string")
-            checkedFunctionResourceId(args.lifecycleFunctionResourceId, "lifecycleFunctionResourceId");
-        if (typeof args.fleetId === "string") {
-            const fleetId = args.fleetId;
-            args.rules.forEach((r) => compileRuleFilter(r, fleetId));
-            compileLifecycleFilter(fleetId);
-        }
 
-        let topicResourceGroup: pulumi.Input<string>;
+        const topic = this.topic(name, args);
+        this.topicId = topic.id;
+        this.topicName = topic.name;
+        this.topicPrincipalId = topic.principalId;
+        const deadLetter = this.deadLetter(name, args);
+        this.deadLetterContainerName = deadLetter.containerName;
+
+        const subscribe = this.subscriber(args, topic.resourceGroup, [deadLetter.writer, ...(args.dependsOn ?? [])]);
+        const eventFunction = pulumi
+            .output(args.eventFunctionResourceId)
+            .apply((id) => checkedFunctionResourceId(id, "eventFunctionResourceId"));
+        const lifecycleFunction = pulumi
+            .output(args.lifecycleFunctionResourceId)
+            .apply((id) => checkedFunctionResourceId(id, "lifecycleFunctionResourceId"));
+        const fleetId = pulumi.output(args.fleetId);
+        this.ruleSubscriptions = {};
+        for (const rule of args.rules) {
+            const subName = names.get(rule.name)!;
+            this.ruleSubscriptions[rule.name] = subscribe(
+                `${name}-${subName}`,
+                subName,
+                fleetId.apply((id) => compileRuleFilter(rule, id)),
+                eventFunction,
+            );
+        }
+        this.lifecycleSubscription = subscribe(
+            `${name}-${LIFECYCLE_SUBSCRIPTION_NAME}`,
+            LIFECYCLE_SUBSCRIPTION_NAME,
+            fleetId.apply((id) => compileLifecycleFilter(id)),
+            lifecycleFunction,
+        );
+        this.subscriptionNames = pulumi
+            .all([...Object.values(this.ruleSubscriptions), this.lifecycleSubscription].map((s) => s.name))
+            .apply((ns) => [...ns].sort());
+
+        this.registerOutputs({
+            topicId: this.topicId,
+            topicName: this.topicName,
+            topicPrincipalId: this.topicPrincipalId,
+            subscriptionNames: this.subscriptionNames,
+            // Resources are registered by id: plans print outputs, and a resource reference does not serialise.
+            ruleSubscriptions: Object.fromEntries(Object.entries(this.ruleSubscriptions).map(([k, s]) => [k, s.id])),
+            lifecycleSubscription: this.lifecycleSubscription.id,
+            deadLetterContainerName: this.deadLetterContainerName,
+        });
+    }
+
+    /** The subscription's AKSResources topic: adopted (`existingTopic`) or created, with its identity. */
+    private topic(name: string, args: GateEventsArgs) {
+        const existing = args.existingTopic;
         if (existing) {
             const adopted = eventgrid.getSystemTopicOutput(
                 { resourceGroupName: existing.resourceGroupName, systemTopicName: existing.name },
                 { parent: this },
             );
-            this.topicPrincipalId = pulumi
+            const principalId = pulumi
                 .all([adopted, args.subscriptionId])
                 .apply(([t, sub]) => adoptedTopicPrincipalId(t, existing, sub));
-            this.topicId = adopted.id;
-            this.topicName = pulumi.all([adopted.name, this.topicPrincipalId]).apply(([n]) => n);
-            topicResourceGroup = existing.resourceGroupName;
-        } else {
-            const topic = new eventgrid.SystemTopic(
-                `${name}-topic`,
-                {
-                    resourceGroupName: args.resourceGroupName,
-                    location: "global",
-                    source: pulumi.interpolate`/subscriptions/${args.subscriptionId}`,
-                    topicType: AKS_RESOURCES_TOPIC_TYPE,
-                    identity: { type: "SystemAssigned" },
-                    tags: args.tags,
-                },
-                { parent: this },
-            );
-            this.topicId = topic.id;
-            this.topicName = topic.name;
-            this.topicPrincipalId = topic.identity.apply((i) => {
+            return {
+                id: adopted.id,
+                name: pulumi.all([adopted.name, principalId]).apply(([n]) => n),
+                principalId,
+                resourceGroup: existing.resourceGroupName as pulumi.Input<string>,
+            };
+        }
+        const topic = new eventgrid.SystemTopic(
+            `${name}-topic`,
+            {
+                resourceGroupName: args.resourceGroupName,
+                location: "global",
+                source: pulumi.interpolate`/subscriptions/${args.subscriptionId}`,
+                topicType: AKS_RESOURCES_TOPIC_TYPE,
+                identity: { type: "SystemAssigned" },
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+        return {
+            id: topic.id,
+            name: topic.name,
+            principalId: topic.identity.apply((i) => {
                 if (!i?.principalId)
                     throw new Error(`${name}: the created system topic has no system-assigned identity`);
                 return i.principalId;
-            });
-            topicResourceGroup = args.resourceGroupName;
-        }
+            }),
+            resourceGroup: args.resourceGroupName,
+        };
+    }
 
+    /** The dead-letter container and the topic identity's right to write it (Storage Blob Data Contributor, there only). */
+    private deadLetter(name: string, args: GateEventsArgs) {
         const account = pulumi
             .all([args.deadLetterStorageAccountId, args.deadLetterStorageAccountName])
             .apply(([id, n]) => storageAccountRef(id, n));
-        const containerName = deadLetterContainerName(name);
+        const blobContainerName = deadLetterContainerName(name);
         const container = new storage.BlobContainer(
             `${name}-deadletter`,
             {
                 resourceGroupName: account.resourceGroup,
                 accountName: account.accountName,
-                containerName,
+                containerName: blobContainerName,
                 publicAccess: storage.PublicAccess.None,
             },
             { parent: this },
         );
         // Known at preview (the subscriptions' dead-letter destination shows it), chained on the container.
-        this.deadLetterContainerName = container.urn.apply(() => containerName);
+        const containerName = container.urn.apply(() => blobContainerName);
         // The container's id from known names, chained on its URN (as `Fleet` does): the writer's scope is
         // then known at a first preview and the policy pack can check it.
         const containerId = pulumi
             .all([container.urn, args.deadLetterStorageAccountId, account])
-            .apply(([, accountId]) => deadLetterContainerId(accountId, containerName));
-
-        // The topic's identity writes dead letters: Storage Blob Data Contributor on the container only.
+            .apply(([, accountId]) => deadLetterContainerId(accountId, blobContainerName));
         const writerRole = pulumi
             .output(args.subscriptionId)
             .apply((sub) => roleDefinitionId(sub, BUILTIN_ROLES.storageBlobDataContributor));
-        const deadLetterWriter = new authorization.RoleAssignment(
+        const writer = new authorization.RoleAssignment(
             `${name}-deadletter-writer`,
             {
                 principalId: this.topicPrincipalId,
@@ -303,17 +335,17 @@ export class GateEvents extends pulumi.ComponentResource {
             },
             { parent: this, deleteBeforeReplace: true },
         );
+        return { containerName, writer };
+    }
 
-        const eventFunction = pulumi
-            .output(args.eventFunctionResourceId)
-            .apply((id) => checkedFunctionResourceId(id, "eventFunctionResourceId"));
-        const lifecycleFunction = pulumi
-            .output(args.lifecycleFunctionResourceId)
-            .apply((id) => checkedFunctionResourceId(id, "lifecycleFunctionResourceId"));
-        const fleetId = pulumi.output(args.fleetId);
-        const dependsOn: pulumi.Input<pulumi.Resource>[] = [deadLetterWriter, ...(args.dependsOn ?? [])];
-
-        const subscription = (
+    /** Creates event subscriptions on the topic: one batch per event, the retry policy, dead-letter through the topic identity. */
+    private subscriber(
+        args: GateEventsArgs,
+        topicResourceGroup: pulumi.Input<string>,
+        dependsOn: pulumi.Input<pulumi.Resource>[],
+    ) {
+        const retryPolicy = resolveRetryPolicy(args.retry);
+        return (
             resourceName: string,
             eventSubscriptionName: string,
             filter: pulumi.Output<EventSubscriptionFilter>,
@@ -345,36 +377,25 @@ export class GateEvents extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn },
             );
+    }
+}
 
-        this.ruleSubscriptions = {};
-        for (const rule of args.rules) {
-            const subName = names.get(rule.name)!;
-            this.ruleSubscriptions[rule.name] = subscription(
-                `${name}-${subName}`,
-                subName,
-                fleetId.apply((id) => compileRuleFilter(rule, id)),
-                eventFunction,
-            );
-        }
-        this.lifecycleSubscription = subscription(
-            `${name}-${LIFECYCLE_SUBSCRIPTION_NAME}`,
-            LIFECYCLE_SUBSCRIPTION_NAME,
-            fleetId.apply((id) => compileLifecycleFilter(id)),
-            lifecycleFunction,
-        );
-        this.subscriptionNames = pulumi
-            .all([...Object.values(this.ruleSubscriptions), this.lifecycleSubscription].map((s) => s.name))
-            .apply((ns) => [...ns].sort());
-
-        this.registerOutputs({
-            topicId: this.topicId,
-            topicName: this.topicName,
-            topicPrincipalId: this.topicPrincipalId,
-            subscriptionNames: this.subscriptionNames,
-            // Resources are registered by id: plans print outputs, and a resource reference does not serialise.
-            ruleSubscriptions: Object.fromEntries(Object.entries(this.ruleSubscriptions).map(([k, s]) => [k, s.id])),
-            lifecycleSubscription: this.lifecycleSubscription.id,
-            deadLetterContainerName: this.deadLetterContainerName,
-        });
+/** Throws on plain arguments that cannot describe valid gate events, naming the field; Outputs are checked when they resolve. */
+export function validateGateEventsArgs(args: GateEventsArgs): void {
+    ruleSubscriptionNames(args.rules);
+    resolveRetryPolicy(args.retry);
+    const existing = args.existingTopic;
+    if (existing && (!existing.name || !existing.resourceGroupName))
+        throw new Error("existingTopic.name and existingTopic.resourceGroupName are both required to adopt a topic");
+    if (typeof args.deadLetterStorageAccountId === "string" && typeof args.deadLetterStorageAccountName === "string")
+        storageAccountRef(args.deadLetterStorageAccountId, args.deadLetterStorageAccountName);
+    if (typeof args.eventFunctionResourceId === "string")
+        checkedFunctionResourceId(args.eventFunctionResourceId, "eventFunctionResourceId");
+    if (typeof args.lifecycleFunctionResourceId === "string")
+        checkedFunctionResourceId(args.lifecycleFunctionResourceId, "lifecycleFunctionResourceId");
+    if (typeof args.fleetId === "string") {
+        const fleetId = args.fleetId;
+        args.rules.forEach((r) => compileRuleFilter(r, fleetId));
+        compileLifecycleFilter(fleetId);
     }
 }

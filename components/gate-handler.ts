@@ -19,6 +19,12 @@ import {
     handlerRoleGuid,
     roleDefinitionId,
 } from "../core/roles";
+import {
+    FLEX_DEPRECATED_APP_SETTINGS,
+    handlerAppSettings,
+    METRICS_ENDPOINT_TEMPLATE,
+    sweepSchedule,
+} from "./handler-settings";
 import { stableRoleAssignment } from "./role-assignment";
 import {
     buildHandlerPackage,
@@ -42,27 +48,6 @@ import {
 export const HANDLER_STORAGE_ROLES: readonly { readonly key: string; readonly role: string }[] = [
     { key: "blob-data-owner", role: BUILTIN_ROLES.storageBlobDataOwner },
     { key: "table-data-contributor", role: BUILTIN_ROLES.storageTableDataContributor },
-];
-
-/**
- * App settings a Flex Consumption app must not have: the runtime, its version and the content
- * location live in `functionAppConfig` (azure-facts §6; Learn "Flex Consumption plan deprecations").
- */
-export const FLEX_DEPRECATED_APP_SETTINGS: readonly string[] = [
-    "FUNCTIONS_WORKER_RUNTIME",
-    "FUNCTIONS_EXTENSION_VERSION",
-    "FUNCTIONS_WORKER_RUNTIME_VERSION",
-    "WEBSITE_RUN_FROM_PACKAGE",
-    "WEBSITE_CONTENTSHARE",
-    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-    "WEBSITE_CONTENTOVERVNET",
-    "WEBSITE_NODE_DEFAULT_VERSION",
-    "WEBSITE_USE_PLACEHOLDER_DOTNETISOLATED",
-    "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
-    "SCM_DO_BUILD_DURING_DEPLOYMENT",
-    "ENABLE_ORYX_BUILD",
-    "AzureWebJobsStorage",
-    "APPINSIGHTS_INSTRUMENTATIONKEY",
 ];
 
 export interface GateHandlerArgs {
@@ -106,6 +91,9 @@ export interface GateHandlerArgs {
      */
     readonly publishToken?: pulumi.Input<string>;
 }
+
+export { FLEX_DEPRECATED_APP_SETTINGS, handlerAppSettings, METRICS_ENDPOINT_TEMPLATE, sweepSchedule };
+export type { AppSettingInputs } from "./handler-settings";
 
 const NAME_PART = /^[a-z0-9][a-z0-9-]{0,19}$/;
 const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -159,18 +147,6 @@ export function validateMemberClusterIds(
     if (extra.length > 0) throw new Error(`memberClusterIds has member(s) not in memberNames: ${extra.join(", ")}`);
 }
 
-/**
- * NCRONTAB (six fields, seconds first) for a sweep every `minutes` minutes: on the minutes of the hour
- * that are multiples of `minutes`, so 60 is the top of every hour (`*\/60` is outside the minute
- * field's 0-59 range, hence spelled `0`).
- */
-export function sweepSchedule(minutes: number): string {
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
-        throw new Error(`sweepMinutes ${minutes} must be a whole number of minutes from 1 to 60`);
-    }
-    return minutes === 60 ? "0 0 * * * *" : `0 */${minutes} * * * *`;
-}
-
 function hex(seed: string, length: number): string {
     return crypto.createHash("sha256").update(seed).digest("hex").slice(0, length);
 }
@@ -183,58 +159,6 @@ export function storageAccountName(environment: string, seed: string): string {
 /** Function app name (global DNS label): `func-fleet-gates-<env>-<hash6>`. */
 export function functionAppName(environment: string, seed: string): string {
     return `func-fleet-gates-${environment}-${hex(seed, 6)}`;
-}
-
-export interface AppSettingInputs {
-    readonly storageAccountName: pulumi.Input<string>;
-    readonly clientId: pulumi.Input<string>;
-    readonly appInsightsConnectionString: pulumi.Input<string>;
-    readonly fleetId: pulumi.Input<string>;
-    readonly subscriptionId: pulumi.Input<string>;
-    readonly rulesJson: pulumi.Input<string>;
-    readonly upgradeEventsJson?: pulumi.Input<string>;
-    readonly sweepMinutes: number;
-    readonly escalateAfterMinutes: number;
-    readonly notifyWebhookUrl?: pulumi.Input<string>;
-}
-
-/**
- * Azure Monitor's metrics (data plane) endpoint, one per region: the handler resolves `{region}`
- * for each member cluster, since the batch API answers only for resources of its own region.
- */
-export const METRICS_ENDPOINT_TEMPLATE = "https://{region}.metrics.monitor.azure.com";
-
-/**
- * The handler's app settings, in a stable order. Host storage and telemetry go through the
- * user-assigned identity (no keys, no connection strings with secrets); the webhook, when given,
- * is wrapped as a secret whatever the caller passed.
- */
-export function handlerAppSettings(s: AppSettingInputs): { name: string; value: pulumi.Input<string> }[] {
-    const settings: { name: string; value: pulumi.Input<string> }[] = [
-        { name: "AzureWebJobsStorage__accountName", value: s.storageAccountName },
-        { name: "AzureWebJobsStorage__credential", value: "managedidentity" },
-        { name: "AzureWebJobsStorage__clientId", value: s.clientId },
-        { name: "APPLICATIONINSIGHTS_CONNECTION_STRING", value: s.appInsightsConnectionString },
-        {
-            name: "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-            value: pulumi.interpolate`Authorization=AAD;ClientId=${s.clientId}`,
-        },
-        { name: "AZURE_CLIENT_ID", value: s.clientId },
-        { name: "FLEET_ID", value: s.fleetId },
-        { name: "SUBSCRIPTION_ID", value: s.subscriptionId },
-        { name: "APPROVAL_RULES", value: s.rulesJson },
-        { name: "SWEEP_SCHEDULE", value: sweepSchedule(s.sweepMinutes) },
-        { name: "ESCALATE_AFTER_MINUTES", value: String(s.escalateAfterMinutes) },
-        { name: "METRICS_ENDPOINT", value: METRICS_ENDPOINT_TEMPLATE },
-    ];
-    if (s.upgradeEventsJson !== undefined) settings.push({ name: "UPGRADE_EVENTS", value: s.upgradeEventsJson });
-    if (s.notifyWebhookUrl !== undefined) {
-        settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
-    }
-    const deprecated = settings.filter((x) => FLEX_DEPRECATED_APP_SETTINGS.includes(x.name));
-    if (deprecated.length > 0)
-        throw new Error(`Flex Consumption rejects app settings ${deprecated.map((x) => x.name).join(", ")}`);
-    return settings;
 }
 
 let defaultPackage: HandlerPackage | undefined;
@@ -262,38 +186,91 @@ export class GateHandler extends pulumi.ComponentResource {
         super("fleet-gates:handler:GateHandler", name, {}, opts);
         validateGateHandlerArgs(args);
         const env = args.environment;
-        const rg = args.resourceGroupName;
-        const location = args.location;
-        const tags = args.tags;
-        const parent = { parent: this };
-        const seed = pulumi.interpolate`${args.subscriptionId}/${rg}/${name}`;
+        const seed = pulumi.interpolate`${args.subscriptionId}/${args.resourceGroupName}/${name}`;
         const accountName = seed.apply((s) => storageAccountName(env, s));
         const appName = seed.apply((s) => functionAppName(env, s));
         const identityName = `id-fleet-gates-${env}`;
         const insightsName = `appi-fleet-gates-${env}`;
-        /**
-         * The ARM id of a resource created here, from names known at preview and chained on its URN (known
-         * at preview too), as `Fleet` does: consumers still wait for the resource, and a first preview
-         * already shows the role assignment scopes, so the policy pack can check them.
-         */
-        const idOf = (
-            resource: pulumi.Resource,
-            provider: string,
-            type: string,
-            resourceName: pulumi.Input<string>,
-        ): pulumi.Output<string> =>
-            pulumi
-                .all([resource.urn, args.subscriptionId, rg, resourceName])
-                .apply(([, sub, group, n]) =>
-                    formatArmId({ subscriptionId: sub, resourceGroup: group, provider, segments: [[type, n]] }),
-                );
 
-        // Storage: identity-only access, private, TLS 1.2, HTTPS.
+        const { account, container } = this.storage(name, args, accountName);
+        const identity = new managedidentity.UserAssignedIdentity(
+            `${name}-identity`,
+            {
+                resourceGroupName: args.resourceGroupName,
+                location: args.location,
+                resourceName: identityName,
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+        const insights = this.monitoring(name, args, insightsName);
+        const site = this.functionApp(name, args, { appName, account, container, identity, insights });
+
+        const idOf = (resource: pulumi.Resource, provider: string, type: string, n: pulumi.Input<string>) =>
+            knownArmId(resource, args, provider, type, n);
+        const accountId = idOf(account, "Microsoft.Storage", "storageAccounts", accountName);
+        const storageAssignments = this.assignRoles(name, args, {
+            identity,
+            // Stands in for the principal in assignment names: the principal id is unknown until the identity exists.
+            identityId: idOf(identity, "Microsoft.ManagedIdentity", "userAssignedIdentities", identityName),
+            accountId,
+            insightsId: idOf(insights, "Microsoft.Insights", "components", insightsName),
+        });
+
+        // Code: built now from the working tree, published with OneDeploy once the app identity can
+        // write its deployment container and basic publishing is off.
+        const pkg = args.handlerPackage ?? defaultHandlerPackage();
+        const { app } = site;
+        this.deployment = new HandlerPublish(
+            `${name}-publish`,
+            {
+                appId: app.id,
+                scmBaseUrl: pulumi
+                    .all([app.defaultHostName, app.hostNameSslStates])
+                    .apply(([host, states]) => scmBaseUrlFor(host, states ?? [])),
+                zipPath: pkg.zipPath,
+                packageHash: pkg.sha256,
+                functionNames: [...HANDLER_FUNCTIONS],
+                ...(args.publishToken !== undefined ? { accessToken: args.publishToken } : {}),
+            },
+            {
+                parent: this,
+                dependsOn: [app, site.appSettings, container, site.scmPolicy, site.ftpPolicy, ...storageAssignments],
+            },
+        );
+
+        this.functionAppName = app.name;
+        this.functionAppId = app.id;
+        // Built from names like the scopes above: a first preview shows every subscription's destination.
+        this.eventFunctionId = idOf(app, "Microsoft.Web", "sites", appName).apply(
+            (id) => `${id}/functions/${GATE_EVENT_FUNCTION}`,
+        );
+        this.principalId = identity.principalId;
+        this.clientId = identity.clientId;
+        this.identityId = identity.id;
+        this.storageAccountId = accountId;
+        this.storageAccountName = pulumi.all([account.urn, accountName]).apply(([, n]) => n);
+        this.registerOutputs({
+            functionAppName: this.functionAppName,
+            functionAppId: this.functionAppId,
+            eventFunctionId: this.eventFunctionId,
+            principalId: this.principalId,
+            clientId: this.clientId,
+            identityId: this.identityId,
+            storageAccountId: this.storageAccountId,
+            storageAccountName: this.storageAccountName,
+            deployment: this.deployment,
+        });
+    }
+
+    /** Storage: identity-only access, private, TLS 1.2, HTTPS; the deployment container. */
+    private storage(name: string, args: GateHandlerArgs, accountName: pulumi.Input<string>) {
+        const parent = { parent: this };
         const account = new storage.StorageAccount(
             `${name}-storage`,
             {
-                resourceGroupName: rg,
-                location,
+                resourceGroupName: args.resourceGroupName,
+                location: args.location,
                 accountName,
                 kind: "StorageV2",
                 sku: { name: "Standard_LRS" },
@@ -302,48 +279,43 @@ export class GateHandler extends pulumi.ComponentResource {
                 defaultToOAuthAuthentication: true,
                 minimumTlsVersion: "TLS1_2",
                 enableHttpsTrafficOnly: true,
-                tags,
+                tags: args.tags,
             },
             parent,
         );
         const container = new storage.BlobContainer(
             `${name}-deployment-container`,
             {
-                resourceGroupName: rg,
+                resourceGroupName: args.resourceGroupName,
                 accountName: account.name,
                 containerName: "app-package",
                 publicAccess: "None",
             },
             parent,
         );
+        return { account, container };
+    }
 
-        const identity = new managedidentity.UserAssignedIdentity(
-            `${name}-identity`,
-            {
-                resourceGroupName: rg,
-                location,
-                resourceName: identityName,
-                tags,
-            },
-            parent,
-        );
-
+    /** Logs and Application Insights over Entra ID only. */
+    private monitoring(name: string, args: GateHandlerArgs, insightsName: string) {
+        const parent = { parent: this };
+        const { resourceGroupName, location, tags } = args;
         const workspace = new operationalinsights.Workspace(
             `${name}-logs`,
             {
-                resourceGroupName: rg,
+                resourceGroupName,
                 location,
-                workspaceName: `log-fleet-gates-${env}`,
+                workspaceName: `log-fleet-gates-${args.environment}`,
                 sku: { name: "PerGB2018" },
                 retentionInDays: 30,
                 tags,
             },
             parent,
         );
-        const insights = new applicationinsights.Component(
+        return new applicationinsights.Component(
             `${name}-insights`,
             {
-                resourceGroupName: rg,
+                resourceGroupName,
                 location,
                 resourceName: insightsName,
                 kind: "web",
@@ -355,13 +327,29 @@ export class GateHandler extends pulumi.ComponentResource {
             },
             parent,
         );
+    }
 
+    /** The Flex Consumption plan and app, its app settings, and basic publishing turned off. */
+    private functionApp(
+        name: string,
+        args: GateHandlerArgs,
+        deps: {
+            appName: pulumi.Input<string>;
+            account: storage.StorageAccount;
+            container: storage.BlobContainer;
+            identity: managedidentity.UserAssignedIdentity;
+            insights: applicationinsights.Component;
+        },
+    ) {
+        const parent = { parent: this };
+        const { resourceGroupName, location, tags } = args;
+        const { account, container, identity } = deps;
         const plan = new web.AppServicePlan(
             `${name}-plan`,
             {
-                resourceGroupName: rg,
+                resourceGroupName,
                 location,
-                name: `asp-fleet-gates-${env}`,
+                name: `asp-fleet-gates-${args.environment}`,
                 kind: "functionapp",
                 reserved: true,
                 sku: { name: "FC1", tier: "FlexConsumption" },
@@ -373,9 +361,9 @@ export class GateHandler extends pulumi.ComponentResource {
         const app = new web.WebApp(
             `${name}-app`,
             {
-                resourceGroupName: rg,
+                resourceGroupName,
                 location,
-                name: appName,
+                name: deps.appName,
                 kind: "functionapp,linux",
                 serverFarmId: plan.id,
                 httpsOnly: true,
@@ -407,13 +395,13 @@ export class GateHandler extends pulumi.ComponentResource {
         const appSettings = new web.WebAppApplicationSettings(
             `${name}-app-settings`,
             {
-                resourceGroupName: rg,
+                resourceGroupName,
                 name: app.name,
                 properties: Object.fromEntries(
                     handlerAppSettings({
                         storageAccountName: account.name,
                         clientId: identity.clientId,
-                        appInsightsConnectionString: insights.connectionString,
+                        appInsightsConnectionString: deps.insights.connectionString,
                         fleetId: args.fleetId,
                         subscriptionId: args.subscriptionId,
                         rulesJson: args.rulesJson,
@@ -430,30 +418,32 @@ export class GateHandler extends pulumi.ComponentResource {
         // No basic (user/password) publishing: deployment goes through Microsoft Entra ID.
         const scmPolicy = new web.WebAppScmAllowed(
             `${name}-scm-basic-auth`,
-            {
-                resourceGroupName: rg,
-                name: app.name,
-                allow: false,
-            },
+            { resourceGroupName, name: app.name, allow: false },
             parent,
         );
         const ftpPolicy = new web.WebAppFtpAllowed(
             `${name}-ftp-basic-auth`,
-            {
-                resourceGroupName: rg,
-                name: app.name,
-                allow: false,
-            },
+            { resourceGroupName, name: app.name, allow: false },
             parent,
         );
+        return { app, appSettings, scmPolicy, ftpPolicy };
+    }
 
-        const accountId = idOf(account, "Microsoft.Storage", "storageAccounts", accountName);
-        const insightsId = idOf(insights, "Microsoft.Insights", "components", insightsName);
-        // Stands in for the principal in assignment names: the principal id is unknown until the identity exists.
-        const identityId = idOf(identity, "Microsoft.ManagedIdentity", "userAssignedIdentities", identityName);
-
-        // Role assignments of the handler identity (DESIGN.md, RBAC model). Names and scopes are known at
-        // preview (see `roleAssignmentGuid`); the principal id is not, and is not part of the name.
+    /**
+     * Role assignments of the handler identity (DESIGN.md, RBAC model). Names and scopes are known at
+     * preview (see `roleAssignmentGuid`); the principal id is not, and is not part of the name.
+     * Returns the storage assignments, which the publish waits for.
+     */
+    private assignRoles(
+        name: string,
+        args: GateHandlerArgs,
+        ids: {
+            identity: managedidentity.UserAssignedIdentity;
+            identityId: pulumi.Output<string>;
+            accountId: pulumi.Output<string>;
+            insightsId: pulumi.Output<string>;
+        },
+    ): authorization.RoleAssignment[] {
         const assign = (
             key: string,
             role: pulumi.Input<string>,
@@ -467,9 +457,9 @@ export class GateHandler extends pulumi.ComponentResource {
                     key,
                     scope,
                     roleDefinitionId: role,
-                    principalId: identity.principalId,
+                    principalId: ids.identity.principalId,
                     principalType: "ServicePrincipal",
-                    principalKey: identityId,
+                    principalKey: ids.identityId,
                 },
                 deps,
             );
@@ -478,33 +468,7 @@ export class GateHandler extends pulumi.ComponentResource {
 
         if (args.roleScope === "custom-role") {
             const definitionGuid = pulumi.output(args.fleetId).apply(handlerRoleGuid);
-            const definition = new authorization.RoleDefinition(
-                `${name}-gates-role`,
-                {
-                    scope: pulumi.interpolate`/subscriptions/${args.subscriptionId}`,
-                    roleDefinitionId: definitionGuid,
-                    roleName: pulumi
-                        .output(args.fleetId)
-                        .apply((f) => `fleet-gates-${env}-handler-${hex(f.toLowerCase(), 8)}`),
-                    description:
-                        "fleet-gates handler: read the fleet and its update runs, read and complete approval gates.",
-                    roleType: "CustomRole",
-                    permissions: [
-                        {
-                            actions: [
-                                ...HANDLER_CUSTOM_ROLE_ACTIONS,
-                                ...(args.startRun === true ? HANDLER_START_RUN_ACTIONS : []),
-                            ],
-                            notActions: [],
-                            dataActions: [],
-                            notDataActions: [],
-                        },
-                    ],
-                    // Assignable in the fleet's resource group (Azure refuses a resource here), assigned at the fleet.
-                    assignableScopes: [pulumi.output(args.fleetId).apply(fleetResourceGroupId)],
-                },
-                parent,
-            );
+            const definition = this.customRole(name, args, definitionGuid);
             // `<scope>/providers/Microsoft.Authorization/roleDefinitions/<guid>` with the subscription as scope:
             // the form assignments take, built from known values so the assignment is checkable at preview.
             const definitionId = pulumi
@@ -523,49 +487,60 @@ export class GateHandler extends pulumi.ComponentResource {
         }
 
         const storageAssignments = HANDLER_STORAGE_ROLES.map(({ key, role }) =>
-            assign(`storage-${key}`, builtin(role), accountId),
+            assign(`storage-${key}`, builtin(role), ids.accountId),
         );
-        assign("insights-publisher", builtin(BUILTIN_ROLES.monitoringMetricsPublisher), insightsId);
-
-        // Code: built now from the working tree, published with OneDeploy once the app identity can
-        // write its deployment container and basic publishing is off.
-        const pkg = args.handlerPackage ?? defaultHandlerPackage();
-        this.deployment = new HandlerPublish(
-            `${name}-publish`,
-            {
-                appId: app.id,
-                scmBaseUrl: pulumi
-                    .all([app.defaultHostName, app.hostNameSslStates])
-                    .apply(([host, states]) => scmBaseUrlFor(host, states ?? [])),
-                zipPath: pkg.zipPath,
-                packageHash: pkg.sha256,
-                functionNames: [...HANDLER_FUNCTIONS],
-                ...(args.publishToken !== undefined ? { accessToken: args.publishToken } : {}),
-            },
-            { parent: this, dependsOn: [app, appSettings, container, scmPolicy, ftpPolicy, ...storageAssignments] },
-        );
-
-        this.functionAppName = app.name;
-        this.functionAppId = app.id;
-        // Built from names like the scopes above: a first preview shows every subscription's destination.
-        this.eventFunctionId = idOf(app, "Microsoft.Web", "sites", appName).apply(
-            (id) => `${id}/functions/${GATE_EVENT_FUNCTION}`,
-        );
-        this.principalId = identity.principalId;
-        this.clientId = identity.clientId;
-        this.identityId = identity.id;
-        this.storageAccountId = accountId;
-        this.storageAccountName = pulumi.all([account.urn, accountName]).apply(([, n]) => n);
-        this.registerOutputs({
-            functionAppName: this.functionAppName,
-            functionAppId: this.functionAppId,
-            eventFunctionId: this.eventFunctionId,
-            principalId: this.principalId,
-            clientId: this.clientId,
-            identityId: this.identityId,
-            storageAccountId: this.storageAccountId,
-            storageAccountName: this.storageAccountName,
-            deployment: this.deployment,
-        });
+        assign("insights-publisher", builtin(BUILTIN_ROLES.monitoringMetricsPublisher), ids.insightsId);
+        return storageAssignments;
     }
+
+    /** The gates-only custom role (`handler.roleScope: custom-role`). */
+    private customRole(name: string, args: GateHandlerArgs, definitionGuid: pulumi.Output<string>) {
+        const env = args.environment;
+        return new authorization.RoleDefinition(
+            `${name}-gates-role`,
+            {
+                scope: pulumi.interpolate`/subscriptions/${args.subscriptionId}`,
+                roleDefinitionId: definitionGuid,
+                roleName: pulumi
+                    .output(args.fleetId)
+                    .apply((f) => `fleet-gates-${env}-handler-${hex(f.toLowerCase(), 8)}`),
+                description:
+                    "fleet-gates handler: read the fleet and its update runs, read and complete approval gates.",
+                roleType: "CustomRole",
+                permissions: [
+                    {
+                        actions: [
+                            ...HANDLER_CUSTOM_ROLE_ACTIONS,
+                            ...(args.startRun === true ? HANDLER_START_RUN_ACTIONS : []),
+                        ],
+                        notActions: [],
+                        dataActions: [],
+                        notDataActions: [],
+                    },
+                ],
+                // Assignable in the fleet's resource group (Azure refuses a resource here), assigned at the fleet.
+                assignableScopes: [pulumi.output(args.fleetId).apply(fleetResourceGroupId)],
+            },
+            { parent: this },
+        );
+    }
+}
+
+/**
+ * The ARM id of a resource created here, from names known at preview and chained on its URN (known
+ * at preview too), as `Fleet` does: consumers still wait for the resource, and a first preview
+ * already shows the role assignment scopes, so the policy pack can check them.
+ */
+function knownArmId(
+    resource: pulumi.Resource,
+    args: Pick<GateHandlerArgs, "subscriptionId" | "resourceGroupName">,
+    provider: string,
+    type: string,
+    resourceName: pulumi.Input<string>,
+): pulumi.Output<string> {
+    return pulumi
+        .all([resource.urn, args.subscriptionId, args.resourceGroupName, resourceName])
+        .apply(([, sub, group, n]) =>
+            formatArmId({ subscriptionId: sub, resourceGroup: group, provider, segments: [[type, n]] }),
+        );
 }

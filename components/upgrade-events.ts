@@ -197,46 +197,8 @@ export class UpgradeEvents extends pulumi.ComponentResource {
         const topicIds: Record<string, pulumi.Output<string>> = {};
         for (const m of args.members) {
             const clusterId = pulumi.output(m.clusterId).apply((id) => checkedClusterId(id, m.name));
-            let topicName: pulumi.Output<string>;
-            let topicGroup: pulumi.Input<string>;
-            let principalId: pulumi.Output<string>;
-            if (m.existingTopic) {
-                const ref = m.existingTopic;
-                const adopted = eventgrid.getSystemTopicOutput(
-                    { resourceGroupName: ref.resourceGroupName, systemTopicName: ref.name },
-                    { parent: this },
-                );
-                principalId = pulumi
-                    .all([adopted, clusterId])
-                    .apply(([t, id]) => adoptedClusterTopicPrincipalId(t, ref, id));
-                topicIds[m.name] = adopted.id;
-                topicName = pulumi.all([adopted.name, principalId]).apply(([n]) => n);
-                topicGroup = ref.resourceGroupName;
-            } else {
-                const topic = new eventgrid.SystemTopic(
-                    `${name}-${m.name}-topic`,
-                    {
-                        resourceGroupName: args.resourceGroupName,
-                        systemTopicName: clusterTopicName(m.name),
-                        location: m.location,
-                        source: clusterId,
-                        topicType: MANAGED_CLUSTERS_TOPIC_TYPE,
-                        identity: { type: "SystemAssigned" },
-                        tags: args.tags,
-                    },
-                    { parent: this },
-                );
-                principalId = topic.identity.apply((i) => {
-                    if (!i?.principalId)
-                        throw new Error(
-                            `${name}: the system topic of member "${m.name}" has no system-assigned identity`,
-                        );
-                    return i.principalId;
-                });
-                topicIds[m.name] = topic.id;
-                topicName = topic.name;
-                topicGroup = args.resourceGroupName;
-            }
+            const { topicId, topicName, topicGroup, principalId } = this.memberTopic(name, args, m, clusterId);
+            topicIds[m.name] = topicId;
             // The topic's identity writes dead letters: Storage Blob Data Contributor on the container only.
             const writer = stableRoleAssignment(this, name, {
                 key: `${m.name}-deadletter-writer`,
@@ -280,5 +242,54 @@ export class UpgradeEvents extends pulumi.ComponentResource {
             subscriptions: Object.fromEntries(Object.entries(this.subscriptions).map(([k, s]) => [k, s.id])),
             deadLetterContainerName: this.deadLetterContainerName,
         });
+    }
+
+    /** The member's cluster topic: adopted (its identity checked) or created with a system-assigned identity. */
+    private memberTopic(
+        name: string,
+        args: UpgradeEventsArgs,
+        m: UpgradeEventsMember,
+        clusterId: pulumi.Output<string>,
+    ): {
+        topicId: pulumi.Output<string>;
+        topicName: pulumi.Output<string>;
+        topicGroup: pulumi.Input<string>;
+        principalId: pulumi.Output<string>;
+    } {
+        if (m.existingTopic) {
+            const ref = m.existingTopic;
+            const adopted = eventgrid.getSystemTopicOutput(
+                { resourceGroupName: ref.resourceGroupName, systemTopicName: ref.name },
+                { parent: this },
+            );
+            const principalId = pulumi
+                .all([adopted, clusterId])
+                .apply(([t, id]) => adoptedClusterTopicPrincipalId(t, ref, id));
+            return {
+                topicId: adopted.id,
+                topicName: pulumi.all([adopted.name, principalId]).apply(([n]) => n),
+                topicGroup: ref.resourceGroupName,
+                principalId,
+            };
+        }
+        const topic = new eventgrid.SystemTopic(
+            `${name}-${m.name}-topic`,
+            {
+                resourceGroupName: args.resourceGroupName,
+                systemTopicName: clusterTopicName(m.name),
+                location: m.location,
+                source: clusterId,
+                topicType: MANAGED_CLUSTERS_TOPIC_TYPE,
+                identity: { type: "SystemAssigned" },
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+        const principalId = topic.identity.apply((i) => {
+            if (!i?.principalId)
+                throw new Error(`${name}: the system topic of member "${m.name}" has no system-assigned identity`);
+            return i.principalId;
+        });
+        return { topicId: topic.id, topicName: topic.name, topicGroup: args.resourceGroupName, principalId };
     }
 }
