@@ -8,14 +8,16 @@
  * to fix; the offline engine and `pulumi up` validate through the same `parseConfigMap`.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { distance } from "fastest-levenshtein";
 import { z } from "zod";
-import { GUID_PATTERN } from "./core/arm-id";
+import { closest, configKeyProblems, show } from "./core/config-keys";
 import { ApprovalRuleSchema, FLEET_NAME_PATTERN, ruleMatchesGate, type ApprovalRule } from "./core/rules";
 import { describeGate, gatePositions, type GatePosition, type StageSpec } from "./core/strategy";
 import { isPlacementRule, PlacementSchema, placementProblems, type PlacementSpec } from "./core/placement";
+import { UpgradeEventsConfigSchema, resolveUpgradeEvents, type UpgradeEventsSpec } from "./core/upgrade-events";
 
 export const NAMESPACE = "fleet-gates";
+
+export { closest, configKeyProblems };
 
 /** Fleet limits (2026-06-01 spec and Fleet docs). */
 export const LIMITS = {
@@ -122,6 +124,7 @@ const RawSchema = z.strictObject({
     }),
     systemTopic: SystemTopicSchema.optional(),
     placements: z.array(PlacementSchema).default([]),
+    upgradeEvents: UpgradeEventsConfigSchema.optional(),
 });
 
 type Raw = z.infer<typeof RawSchema>;
@@ -149,6 +152,8 @@ export interface StackConfig {
     readonly systemTopic?: { readonly existingName: string; readonly existingResourceGroup: string };
     /** Workload placements on the hub, each with its staged update strategy (`core/placement.ts`). */
     readonly placements: readonly PlacementSpec[];
+    /** AKS upgrade events routed to the handler (absent: not configured, or `enabled: false`). */
+    readonly upgradeEvents?: UpgradeEventsSpec;
     /** Every gate of the strategy, in the order a run reaches it. */
     readonly gates: readonly GatePosition[];
 }
@@ -199,11 +204,6 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     return v;
 }
 
-function show(v: unknown): string {
-    const s = JSON.stringify(v);
-    return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
-
 /** One zod issue as `<key> <value> <problem>`; a value under a secret key shows as `[secret]`. */
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretKeys: ReadonlySet<string>): string {
     const path = issue.path as PropertyKey[];
@@ -248,16 +248,6 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretKeys: Readon
             problem = issue.message;
     }
     return `${keyPath(path)} ${secret ? "[secret]" : show(value)} ${problem}`;
-}
-
-/** Names the entries closest to `wanted`, for "did you mean" hints. */
-export function closest(wanted: string, candidates: readonly string[], n = 2): string[] {
-    const w = wanted.toLowerCase();
-    return [...new Set(candidates)]
-        .map((c) => ({ c, d: distance(w, c.toLowerCase()) }))
-        .sort((a, b) => a.d - b.d || a.c.localeCompare(b.c))
-        .slice(0, n)
-        .map((x) => x.c);
 }
 
 /** The checks zod cannot express: references between sections, uniqueness, rule coverage. */
@@ -362,6 +352,7 @@ function crossCheck(raw: Raw, secretKeys: ReadonlySet<string>): string[] {
             (p) => `${NAMESPACE}:${p}`,
         ),
     );
+    problems.push(...resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE, memberNamesOf(raw)).problems);
     return problems;
 }
 
@@ -427,6 +418,13 @@ function checkRules(rules: readonly ApprovalRule[], stages: Raw["updateStrategy"
     return problems;
 }
 
+const memberNamesOf = (raw: Raw) => raw.members.map((m) => m.name);
+
+function upgradeEventsOf(raw: Raw): { upgradeEvents?: UpgradeEventsSpec } {
+    const { spec } = resolveUpgradeEvents(raw.upgradeEvents, raw.autoUpgrade, NAMESPACE, memberNamesOf(raw));
+    return spec ? { upgradeEvents: spec } : {};
+}
+
 /**
  * Validates raw config into the model. `secretKeys` are the full config keys Pulumi marks secret;
  * `secretValue` wraps a secret value (the program passes `pulumi.secret`).
@@ -454,6 +452,7 @@ export function parseStackConfig(
         handler: raw.handler,
         ...(raw.systemTopic ? { systemTopic: raw.systemTopic } : {}),
         placements: raw.placements,
+        ...upgradeEventsOf(raw),
         gates: gatePositions(raw.updateStrategy.stages),
     };
 }
@@ -467,61 +466,6 @@ function isConfigSecret(fullKey: string): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
     return runtimeConfig.isConfigSecret(fullKey);
-}
-
-/**
- * The setting an unknown key most likely meant: the closest by edit distance when that is a typo's
- * distance, else the one setting it abbreviates or extends (`repo` → `repository`).
- */
-function meantSetting(key: string, settings: readonly string[]): string | undefined {
-    const lower = key.toLowerCase();
-    const [near] = closest(key, settings, 1);
-    if (near !== undefined && distance(lower, near.toLowerCase()) <= Math.max(2, Math.ceil(key.length / 3)))
-        return near;
-    const affixed = settings.filter((s) => {
-        const l = s.toLowerCase();
-        return lower.length >= 3 && (l.startsWith(lower) || lower.startsWith(l));
-    });
-    return affixed.length === 1 ? affixed[0] : undefined;
-}
-
-/**
- * Provider settings of other namespaces whose values are checked: the offline engine builds its ARM
- * ids and identities from them, the provider signs in with them. Every other key of another
- * namespace (`azure-native:`, `azuread:`, `pulumi:`) is left to its owner.
- */
-const AZURE_IDENTITY_KEYS = ["azure-native:subscriptionId", "azure-native:tenantId"] as const;
-
-/**
- * The problems with a config map's keys, for the project `namespace` whose settings are `settings`:
- * each key of the namespace that is not a setting, named with the closest setting (never with its
- * value, which may be a secret), and the Azure identity keys that are not GUIDs. Pure, so the
- * offline engine and `pulumi up` share it.
- */
-export function configKeyProblems(
-    config: Readonly<Record<string, string>>,
-    namespace: string,
-    settings: readonly string[],
-    secretKeys: ReadonlySet<string> = new Set(),
-): string[] {
-    const problems: string[] = [];
-    const prefix = `${namespace}:`;
-    for (const key of Object.keys(config).sort()) {
-        if (!key.startsWith(prefix)) continue;
-        const name = key.slice(prefix.length);
-        if (settings.includes(name)) continue;
-        const meant = meantSetting(name, settings);
-        const hint =
-            meant !== undefined ? `did you mean ${prefix}${meant}?` : `settings: ${[...settings].sort().join(", ")}`;
-        problems.push(`${key} is not a setting of ${namespace} (${hint})`);
-    }
-    for (const key of AZURE_IDENTITY_KEYS) {
-        const value = config[key];
-        // A secret one cannot be read offline (it is a placeholder there); the provider checks it.
-        if (value === undefined || secretKeys.has(key) || GUID_PATTERN.test(value)) continue;
-        problems.push(`${key} ${show(value)} must be a GUID`);
-    }
-    return problems;
 }
 
 /**

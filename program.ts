@@ -11,7 +11,9 @@ import { GateHandler } from "./components/gate-handler";
 import { HubPlacements } from "./components/hub-placements";
 import { UpdateStrategy } from "./components/update-strategy";
 import { isPlacementRule } from "./core/placement";
+import { UpgradeEvents } from "./components/upgrade-events";
 import type { StackConfig } from "./config";
+import { upgradeEventsSetting } from "./core/upgrade-events";
 
 /** The stack outputs (`pulumi stack output`). */
 export interface FleetGatesOutputs {
@@ -53,6 +55,18 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         dependsOn: Object.values(fleet.members),
     });
 
+    // AKS upgrade events: the handler learns the members, their groups and the strategy a started run uses.
+    const upgrade = cfg.upgradeEvents;
+    const upgradeEventsJson = upgrade
+        ? pulumi.all([strategy.strategyId, pulumi.all(fleet.memberClusterIds)]).apply(([strategyId, ids]) =>
+              upgradeEventsSetting(
+                  upgrade,
+                  strategyId,
+                  cfg.members.map((m) => ({ name: m.name, clusterId: ids[m.name]!, group: m.group })),
+              ),
+          )
+        : undefined;
+
     const handler = new GateHandler("handler", {
         resourceGroupName: fleet.resourceGroupName,
         location: cfg.location,
@@ -63,6 +77,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         memberClusterIds: fleet.memberClusterIds,
         // One source of truth: the handler matches gates with the same rules the filters were compiled from.
         rulesJson: JSON.stringify(cfg.approvals),
+        ...(upgradeEventsJson ? { upgradeEventsJson, startRun: upgrade?.startRun === true } : {}),
         roleScope: cfg.handler.roleScope,
         sweepMinutes: cfg.handler.sweepMinutes,
         escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
@@ -103,6 +118,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
             // Stage label selectors see only members that have joined.
             dependsOn: Object.values(fleet.members),
         });
+    if (upgrade) upgradeEvents(cfg, upgrade, fleet, handler, tags);
 
     const access = new Access("access", {
         environment: cfg.environment,
@@ -121,4 +137,36 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         approversGroupId: access.approversGroupId,
         subscribersGroupId: access.subscribersGroupId,
     };
+}
+
+/** Each member's ManagedClusters topic and its subscription to the handler (`fleet-gates:upgradeEvents`). */
+function upgradeEvents(
+    cfg: StackConfig,
+    upgrade: NonNullable<StackConfig["upgradeEvents"]>,
+    fleet: Fleet,
+    handler: GateHandler,
+    tags: Record<string, string>,
+): void {
+    new UpgradeEvents("upgrade-events", {
+        resourceGroupName: fleet.resourceGroupName,
+        members: cfg.members.map((m) => ({
+            name: m.name,
+            clusterId: fleet.memberClusterIds[m.name]!,
+            location: m.location ?? cfg.location,
+            ...(upgrade.existingTopics[m.name]
+                ? {
+                      existingTopic: {
+                          name: upgrade.existingTopics[m.name]!.name,
+                          resourceGroupName: upgrade.existingTopics[m.name]!.resourceGroup,
+                      },
+                  }
+                : {}),
+        })),
+        eventTypes: upgrade.eventTypes,
+        functionResourceId: handler.eventFunctionId,
+        deadLetterStorageAccountId: handler.storageAccountId,
+        deadLetterStorageAccountName: handler.storageAccountName,
+        dependsOn: [handler.deployment],
+        tags,
+    });
 }

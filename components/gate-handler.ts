@@ -12,7 +12,13 @@ import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as storage from "@pulumi/azure-native/storage";
 import * as web from "@pulumi/azure-native/web";
 import { fleetResourceGroupId, formatArmId } from "../core/arm-id";
-import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, handlerRoleGuid, roleDefinitionId } from "../core/roles";
+import {
+    BUILTIN_ROLES,
+    HANDLER_CUSTOM_ROLE_ACTIONS,
+    HANDLER_START_RUN_ACTIONS,
+    handlerRoleGuid,
+    roleDefinitionId,
+} from "../core/roles";
 import {
     FLEX_DEPRECATED_APP_SETTINGS,
     handlerAppSettings,
@@ -61,6 +67,10 @@ export interface GateHandlerArgs {
     readonly memberClusterIds: Readonly<Record<string, pulumi.Input<string>>>;
     /** The compiled approval rules (JSON), handed to the handler as `APPROVAL_RULES`. */
     readonly rulesJson: pulumi.Input<string>;
+    /** `UPGRADE_EVENTS` (core/upgrade-events.ts), when AKS upgrade events are routed to the handler. */
+    readonly upgradeEventsJson?: pulumi.Input<string>;
+    /** The handler starts update runs (`upgradeEvents.startRun`): the custom role gains HANDLER_START_RUN_ACTIONS. */
+    readonly startRun?: boolean;
     /** `fleet`: Fleet Manager Contributor; `custom-role`: a role with only HANDLER_CUSTOM_ROLE_ACTIONS. */
     readonly roleScope: "fleet" | "custom-role";
     /** Reconcile sweep period in minutes (1–60): the timer schedule `0 *\/N * * * *`, hourly for 60. */
@@ -395,6 +405,7 @@ export class GateHandler extends pulumi.ComponentResource {
                         fleetId: args.fleetId,
                         subscriptionId: args.subscriptionId,
                         rulesJson: args.rulesJson,
+                        ...(args.upgradeEventsJson !== undefined ? { upgradeEventsJson: args.upgradeEventsJson } : {}),
                         sweepMinutes: args.sweepMinutes,
                         escalateAfterMinutes: args.escalateAfterMinutes,
                         notifyWebhookUrl: args.notifyWebhookUrl,
@@ -498,7 +509,10 @@ export class GateHandler extends pulumi.ComponentResource {
                 roleType: "CustomRole",
                 permissions: [
                     {
-                        actions: [...HANDLER_CUSTOM_ROLE_ACTIONS],
+                        actions: [
+                            ...HANDLER_CUSTOM_ROLE_ACTIONS,
+                            ...(args.startRun === true ? HANDLER_START_RUN_ACTIONS : []),
+                        ],
                         notActions: [],
                         dataActions: [],
                         notDataActions: [],

@@ -44,6 +44,8 @@ export interface AppSettingInputs {
     readonly fleetId: pulumi.Input<string>;
     readonly subscriptionId: pulumi.Input<string>;
     readonly rulesJson: pulumi.Input<string>;
+    /** `UPGRADE_EVENTS` (core/upgrade-events.ts), when AKS upgrade events are routed to the handler. */
+    readonly upgradeEventsJson?: pulumi.Input<string>;
     readonly sweepMinutes: number;
     readonly escalateAfterMinutes: number;
     readonly notifyWebhookUrl?: pulumi.Input<string>;
@@ -78,6 +80,7 @@ export function handlerAppSettings(s: AppSettingInputs): { name: string; value: 
         { name: "ESCALATE_AFTER_MINUTES", value: String(s.escalateAfterMinutes) },
         { name: "METRICS_ENDPOINT", value: METRICS_ENDPOINT_TEMPLATE },
     ];
+    if (s.upgradeEventsJson !== undefined) settings.push({ name: "UPGRADE_EVENTS", value: s.upgradeEventsJson });
     if (s.notifyWebhookUrl !== undefined) {
         settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
     }

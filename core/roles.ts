@@ -44,6 +44,12 @@ export const HANDLER_CUSTOM_ROLE_ACTIONS: readonly string[] = [
     "Microsoft.ContainerService/fleets/updateRuns/read",
 ];
 
+/** Added to the handler's custom role when it starts update runs (`upgradeEvents.startRun`), and only then. */
+export const HANDLER_START_RUN_ACTIONS: readonly string[] = [
+    "Microsoft.ContainerService/fleets/updateRuns/write",
+    "Microsoft.ContainerService/fleets/updateRuns/start/action",
+];
+
 /** The approvers' custom role: read and approve gates, nothing else. */
 export const APPROVER_ROLE_ACTIONS: readonly string[] = [
     "Microsoft.ContainerService/fleets/gates/read",

@@ -81,6 +81,7 @@ interface RehearseCliOptions {
     readonly now?: string;
     readonly approveManual?: boolean;
     readonly fail: string[];
+    readonly newVersion?: string;
     readonly deleteRun?: boolean;
     readonly upgradeMinutes?: string;
     readonly horizonHours?: string;
@@ -181,6 +182,7 @@ async function rehearseCommand(opts: RehearseCliOptions, planned?: Plan): Promis
         ...(now ? { now } : {}),
         ...(opts.approveManual ? { approveManual: true } : {}),
         ...(opts.fail.length > 0 ? { fail: opts.fail } : {}),
+        ...(opts.newVersion !== undefined ? { newVersion: opts.newVersion } : {}),
         ...(opts.deleteRun ? { deleteRun: true } : {}),
         ...(upgradeMinutes !== undefined ? { upgradeMinutes } : {}),
         ...(horizonHours !== undefined ? { horizonHours } : {}),
@@ -387,6 +389,10 @@ export async function main(argv: readonly string[]): Promise<number> {
             "make this member's upgrade fail (repeatable)",
             (v: string, acc: string[]) => [...acc, v],
             [],
+        )
+        .option(
+            "--new-version <x.y.z>",
+            "start from AKS announcing this Kubernetes version: the handler starts the run (upgradeEvents.startRun)",
         )
         .option("--delete-run", "delete the update run at the end: Fleet deletes its gates (FleetGateDeleted events)")
         .option("--upgrade-minutes <n>", "virtual minutes one member's upgrade takes (default 10)")

@@ -21,6 +21,8 @@ import { requireConstrainedRoleAssignmentRights } from "./src/role-assignment-ri
 import { requireSingleAksTopic } from "./src/topic-singleton";
 import { requireTopicSubscriptionScope } from "./src/topic-subscription-scope";
 import { requireSubscriberSubscriptionRead } from "./src/topic-subscribers-read-subscription";
+import { recommendReliableUpgradeEventSubscriptions } from "./src/upgrade-event-subscriptions-reliable";
+import { requireUpgradeEventTopicsOnStackClusters } from "./src/upgrade-event-topics-on-stack-clusters";
 
 /** The policy pack's name: `pulumi preview --policy-pack policies` reports violations under it. */
 export const POLICY_PACK_NAME = "fleet-gates";
@@ -50,4 +52,6 @@ export const policies: Policies = [
     requirePinnedGithubCredentials,
     requireReadOnlyPullRequestIdentity,
     requireHubHandlerApprovalStatusOnly,
+    requireUpgradeEventTopicsOnStackClusters,
+    recommendReliableUpgradeEventSubscriptions,
 ];

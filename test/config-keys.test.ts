@@ -155,6 +155,7 @@ describe("parseConfigMap: a mistyped setting", () => {
         ["handler", "handlr", false],
         ["systemTopic", "systemTopc", false],
         ["placements", "placemnts", false],
+        ["upgradeEvents", "upgradeEvent", false],
     ];
 
     it("has one row per setting of the schema", () => {

@@ -101,7 +101,14 @@ describe("plan of the dev stack", () => {
         const app = named(dev, "handler-app");
         const publish = ofType(dev, "pulumi-nodejs:dynamic/fleet-gates:HandlerPublish")[0]!;
         const subs = ofType(dev, "azure-native:eventgrid:SystemTopicEventSubscription");
-        expect(subs.map((s) => s.inputs.eventSubscriptionName)).toEqual(["gate-lifecycle", "gate-sales-check"]);
+        // The gate subscriptions on the AKSResources topic, and one per member on its ManagedClusters topic.
+        expect(subs.map((s) => s.inputs.eventSubscriptionName).sort()).toEqual([
+            "aks-upgrade-events",
+            "aks-upgrade-events",
+            "aks-upgrade-events",
+            "gate-lifecycle",
+            "gate-sales-check",
+        ]);
         for (const s of subs) {
             expect(s.dependencies).toContain(publish.urn);
             expect((s.inputs.destination as any).resourceId).toBe(`${app.id}/functions/gate-event`);
@@ -162,8 +169,9 @@ describe("plan of the prod stack", () => {
         expect(generic(prod, "updateStrategies")).toHaveLength(1);
         expect(generic(prod, "autoUpgradeProfiles")).toHaveLength(1);
         expect(count("azure-native:containerservice:Fleet")).toBe(1);
-        expect(count("azure-native:eventgrid:SystemTopic")).toBe(1);
-        expect(count("azure-native:eventgrid:SystemTopicEventSubscription")).toBe(6);
+        // The AKSResources topic and its 6 subscriptions; a ManagedClusters topic and subscription per member.
+        expect(count("azure-native:eventgrid:SystemTopic")).toBe(1 + 7);
+        expect(count("azure-native:eventgrid:SystemTopicEventSubscription")).toBe(6 + 7);
         expect(count("azure-native:web:WebApp")).toBe(1);
         expect(count("azuread:index/group:Group")).toBe(2);
     });

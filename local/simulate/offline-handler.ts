@@ -14,6 +14,7 @@ import type { Notification } from "../../handlers/gate-approval/src/notifier";
 import { createRuntime } from "../../handlers/gate-approval/src/runtime";
 import { readSettings } from "../../handlers/gate-approval/src/settings";
 import { MemoryStateStore } from "../../handlers/gate-approval/src/state";
+import type { Announcement } from "../../handlers/gate-approval/src/upgrade/announcer";
 
 export interface OfflineHandlerOptions {
     readonly fleetId: string;
@@ -25,6 +26,8 @@ export interface OfflineHandlerOptions {
     readonly httpClient?: HttpClient;
     /** The handler's clock (ms since the epoch); default the real clock. */
     readonly clock?: () => number;
+    /** `UPGRADE_EVENTS` (JSON), when the stack routes AKS upgrade events to the handler. */
+    readonly upgradeEvents?: string;
 }
 
 export interface OfflineHandler {
@@ -33,6 +36,8 @@ export interface OfflineHandler {
     /** An invocation context like the Functions host's, logging nowhere. */
     context(invocationId: string): InvocationContext;
     readonly notifications: readonly Notification[];
+    /** AKS upgrade event messages the handler sent (captured, not sent). */
+    readonly announcements: readonly Announcement[];
     /** The handler's reconcile sweep (the timer trigger's work), with the same runtime. */
     sweep(): Promise<Decision[]>;
     /** Tokens the handler asked for (it should reuse one). */
@@ -47,6 +52,7 @@ export function offlineHandler(opts: OfflineHandlerOptions): OfflineHandler {
         ESCALATE_AFTER_MINUTES: String(opts.escalateAfterMinutes),
         ARM_ENDPOINT: opts.emulator.url,
         METRICS_ENDPOINT: opts.emulator.url,
+        ...(opts.upgradeEvents !== undefined ? { UPGRADE_EVENTS: opts.upgradeEvents } : {}),
     });
     let tokens = 0;
     // The emulator accepts any bearer token.
@@ -57,6 +63,7 @@ export function offlineHandler(opts: OfflineHandlerOptions): OfflineHandler {
         },
     };
     const notifications: Notification[] = [];
+    const announcements: Announcement[] = [];
     const runtime = createRuntime(settings, {
         credential,
         tuning: {
@@ -70,6 +77,13 @@ export function offlineHandler(opts: OfflineHandlerOptions): OfflineHandler {
                 return Promise.resolve();
             },
         },
+        upgradeStore: new MemoryStateStore(),
+        announcer: {
+            announce: (a) => {
+                announcements.push(a);
+                return Promise.resolve();
+            },
+        },
         ...(opts.clock ? { clock: opts.clock } : {}),
         log: () => undefined,
     });
@@ -78,6 +92,7 @@ export function offlineHandler(opts: OfflineHandlerOptions): OfflineHandler {
         context: (invocationId) =>
             new InvocationContext({ invocationId, functionName: "gate-event", logHandler: () => undefined }),
         notifications,
+        announcements,
         sweep: () => sweep({ ...runtime.deps, log: () => undefined }),
         tokenAcquisitions: () => tokens,
     };

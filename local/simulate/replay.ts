@@ -5,12 +5,18 @@
  * Seeding: the stack's fleet with healthy members; for every update run the events name, a running
  * run built from the stack's strategy, in which the members before the furthest gate the events
  * reach have updated successfully; a Pending gate for every FleetGateCreated event of the fleet.
+ * With `fleet-gates:upgradeEvents`, AKS upgrade events go to the same trigger: the handler gets the
+ * stack's `UPGRADE_EVENTS`, the emulator the stack's strategy (so a started run is built from it) and
+ * each member's configured `kubernetesVersion` (default the emulator's 1.33.0).
  */
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fleetId as fleetIdOf, gateId as gateIdOf } from "../../core/arm-id";
+import { isAksUpgradeEvent } from "../../core/aks-event";
 import { parseGateEvents, type GateEvent } from "../../core/gate-event";
+import { upgradeEventsSetting } from "../../core/upgrade-events";
+import type { Announcement } from "../../handlers/gate-approval/src/upgrade/announcer";
 import type { GatePosition, StageSpec } from "../../core/strategy";
 import { parseConfigMap } from "../../config";
 import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
@@ -58,6 +64,8 @@ export interface ReplayResult {
     readonly fleetId: string;
     readonly decisions: ReplayDecision[];
     readonly notifications: readonly Notification[];
+    /** AKS upgrade event messages (new versions, support escalations, failed node pools). */
+    readonly announcements: readonly Announcement[];
     /** Requests the handler made to the emulator, gate PATCHes that changed state, token acquisitions. */
     readonly requests: number;
     readonly patches: number;
@@ -167,6 +175,7 @@ interface ReplayEmulator {
     addFleet(fleetId: string): unknown;
     addMember(fleetId: string, member: MemberState): unknown;
     putUpdateRun(spec: UpdateRunSpec): unknown;
+    putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): unknown;
     addGate(gate: Omit<EmulatorGate, "eTag" | "id"> & { fleetId: string }): unknown;
     requests(): Promise<{ route: string; status: number | string }[]>;
     patchCount(): Promise<number>;
@@ -182,6 +191,7 @@ async function startEmulator(where: "in-process" | "worker"): Promise<ReplayEmul
         addFleet: (fleetId) => emu.addFleet(fleetId),
         addMember: (fleetId, member) => emu.addMember(fleetId, member),
         putUpdateRun: (spec) => emu.putUpdateRun(spec),
+        putUpdateStrategy: (fleetId, name, stages) => emu.putUpdateStrategy(fleetId, name, stages),
         addGate: (gate) => emu.addGate(gate),
         requests: () => Promise.resolve(emu.requests.map((q) => ({ route: q.route, status: q.status }))),
         patchCount: () => Promise.resolve(emu.patchCount),
@@ -218,6 +228,7 @@ async function seedEmulator(
                 updateState: completed.has(m.group) ? "Completed" : "NotStarted",
                 provisioningState: "Succeeded",
                 powerState: "Running",
+                ...(m.kubernetesVersion !== undefined ? { kubernetesVersion: fullVersion(m.kubernetesVersion) } : {}),
             }),
         );
     }
@@ -230,6 +241,8 @@ async function seedEmulator(
     }));
     for (const run of new Set(created.map((e) => e.updateRun.updateRunName)))
         seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
+    // The strategy a run started for an AKS upgrade event is built from (gates included).
+    if (cfg.upgradeEvents) seeding.push(emu.putUpdateStrategy(fleetId, cfg.updateStrategy.name, strategyStages(cfg)));
     const seeded = new Set<string>();
     for (const e of created) {
         if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
@@ -256,6 +269,46 @@ async function seedEmulator(
     await Promise.all(seeding);
 }
 
+/** `1.33` → `1.33.0`: a member configured with a minor runs its first patch, as far as replay knows. */
+function fullVersion(v: string): string {
+    return /^\d+\.\d+$/.test(v) ? `${v}.0` : v;
+}
+
+/** The stack's strategy as emulator stages, with its gates. */
+function strategyStages(cfg: ReturnType<typeof parseConfigMap>): UpdateRunSpec["stages"] {
+    const gates = (gs: readonly { displayName: string }[] | undefined) =>
+        (gs ?? []).map((g) => ({ displayName: g.displayName, type: "Approval" as const }));
+    return cfg.updateStrategy.stages.map((s) => ({
+        name: s.name,
+        groups: s.groups.map((g) => ({
+            name: g.name,
+            members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+            beforeGates: gates(g.beforeGates),
+            afterGates: gates(g.afterGates),
+        })),
+        beforeGates: gates(s.beforeGates),
+        afterGates: gates(s.afterGates),
+    }));
+}
+
+/** The handler's `UPGRADE_EVENTS` for the stack, as the program writes it; undefined when not configured. */
+export function stackUpgradeEvents(
+    cfg: ReturnType<typeof parseConfigMap>,
+    fleetId: string,
+    subscriptionId: string,
+): string | undefined {
+    if (!cfg.upgradeEvents) return undefined;
+    return upgradeEventsSetting(
+        cfg.upgradeEvents,
+        `${fleetId}/updateStrategies/${cfg.updateStrategy.name}`,
+        cfg.members.map((m) => ({
+            name: m.name,
+            clusterId: managedClusterId(subscriptionId, cfg.resourceGroupName, m.name),
+            group: m.group,
+        })),
+    );
+}
+
 /** Seeds the emulator from the stack and the events, then runs every event through the handler. */
 export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
@@ -264,7 +317,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const fleet = { subscriptionId, resourceGroup: cfg.resourceGroupName, fleetName: cfg.fleet.name };
     const fleetId = fleetIdOf(fleet);
 
-    const parsed = opts.events.map((e) => parseGateEvents(e));
+    const parsed = opts.events.map((e) =>
+        parseGateEvents(Array.isArray(e) ? e.filter((x) => !isAksUpgradeEvent(x)) : isAksUpgradeEvent(e) ? [] : e),
+    );
     const created = parsed
         .flat()
         .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
@@ -284,6 +339,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
             emulator: emu,
             httpClient,
+            ...(cfg.upgradeEvents ? { upgradeEvents: stackUpgradeEvents(cfg, fleetId, subscriptionId)! } : {}),
             ...(now !== undefined ? { clock: () => now } : {}),
         });
 
@@ -330,6 +386,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             fleetId,
             decisions,
             notifications: offline.notifications,
+            announcements: offline.announcements,
             requests: requestLog.length,
             patches: await emu.patchCount(),
             tokenAcquisitions: offline.tokenAcquisitions(),
@@ -358,6 +415,8 @@ export function formatReplay(r: ReplayResult): string {
         ...lines,
         "",
         [...counts.entries()].map(([o, n]) => `${n} ${o}`).join(", "),
-        `${r.requests} ARM request(s), ${r.patches} gate approval(s), ${r.notifications.length} notification(s)`,
+        `${r.requests} ARM request(s), ${r.patches} gate approval(s), ${r.notifications.length} notification(s)` +
+            (r.announcements.length > 0 ? `, ${r.announcements.length} upgrade message(s)` : ""),
+        ...r.announcements.map((a) => `  ${a.escalation ? "escalation: " : ""}${a.title}`),
     ].join("\n");
 }

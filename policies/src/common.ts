@@ -332,7 +332,8 @@ export interface TopicSubscription {
     readonly topic?: PolicyResource;
 }
 
-function topicOf(sub: PolicyResource, topics: readonly PolicyResource[]): PolicyResource | undefined {
+/** The system topic resource of the stack an event subscription sits on. */
+export function topicOf(sub: PolicyResource, topics: readonly PolicyResource[]): PolicyResource | undefined {
     const isTopic = (r: PolicyResource) => isResourceType(r.type, TYPES.systemTopic);
     const viaProperty = (sub.propertyDependencies.systemTopicName ?? []).filter(isTopic);
     if (viaProperty.length === 1) return viaProperty[0];

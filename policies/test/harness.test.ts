@@ -38,6 +38,8 @@ describe("policy harness", () => {
             "github-oidc-credentials-pinned",
             "pull-request-identity-read-only",
             "hub-handler-approval-status-only",
+            "upgrade-event-topics-on-stack-clusters",
+            "upgrade-event-subscriptions-reliable",
         ]);
         for (const p of policies) expect(p.description).toMatch(/^[A-Z].*\.$/);
     });

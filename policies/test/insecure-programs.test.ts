@@ -21,6 +21,16 @@ const SUBSCRIBERS = stableGuid("azuread:index/group:Group", "subscribers", "obje
 
 const CASES: [string, ReturnType<typeof violation>][] = [
     [
+        "insecure-upgrade-topic-foreign-cluster",
+        violation(
+            "upgrade-event-topics-on-stack-clusters",
+            urn("azure-native:eventgrid:SystemTopic", "foreign-cluster-topic"),
+            'system topic "aks-shared-aks-events" (Microsoft.ContainerService.ManagedClusters) has source ' +
+                '"/subscriptions/8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e/resourceGroups/rg-shared/providers/Microsoft.ContainerService/managedClusters/aks-shared", ' +
+                "which is not a managed cluster of this stack",
+        ),
+    ],
+    [
         "insecure-topic-scope",
         violation(
             "aks-resources-topic-subscription-scope",

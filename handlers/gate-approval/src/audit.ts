@@ -5,7 +5,18 @@
  */
 import type { CheckResult } from "./checks/types";
 
-export const OUTCOMES = ["approved", "already-completed", "held", "manual", "ignored", "rejected", "retry"] as const;
+export const OUTCOMES = [
+    "approved",
+    "already-completed",
+    "held",
+    "manual",
+    "ignored",
+    "rejected",
+    "retry",
+    // AKS upgrade events (upgrade/decide.ts): a message sent; an update run created and started.
+    "notified",
+    "run-started",
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface Decision {
@@ -22,6 +33,9 @@ export interface Decision {
     readonly group?: string;
     readonly timing?: string;
     readonly rule?: string;
+    /** AKS upgrade events: the member whose cluster published the event, and the version it is about. */
+    readonly member?: string;
+    readonly kubernetesVersion?: string;
     readonly checks: readonly CheckResult[];
     /** 1 for the first decision about this gate, then counting (from the state store or the caller). */
     readonly attempt: number;

@@ -1,5 +1,6 @@
 /**
- * What the Event Grid trigger does with a delivery of gate events from the AKSResources system topic:
+ * What the Event Grid trigger does with a delivery of gate events from the AKSResources system topic
+ * (and of AKS upgrade events from the members' ManagedClusters topics, `upgrade/decide.ts`):
  * parse it, decide each event with the engine, log one audit line per decision, and throw when any
  * decision is `retry` so that Event Grid redelivers (the Functions host answers 500). Rejected and
  * ignored events are acknowledged. The registration with the Functions host is `functions/event.ts`;
@@ -7,11 +8,13 @@
  * without `@azure/functions` switching itself to test mode and saying so).
  */
 import type { InvocationContext } from "@azure/functions";
-import { parseGateEvents } from "../../../core/gate-event";
+import { isAksUpgradeEvent, parseAksEvent } from "../../../core/aks-event";
+import { parseGateEvent, parseGateEvents } from "../../../core/gate-event";
 import { jsonLineSink } from "./audit";
 import { Decision, decide } from "./engine";
 import type { LogFn } from "./notifier";
 import { Runtime, getRuntime } from "./runtime";
+import { decideUpgradeEvent } from "./upgrade/decide";
 
 /** Function name; Event Grid subscriptions target `<appId>/functions/gate-event`. */
 export const GATE_EVENT_FUNCTION = "gate-event";
@@ -93,7 +96,19 @@ export function createGateEventHandler(runtime: () => Runtime = getRuntime) {
         for (const w of rt.warnings) log("warn", w);
         const audit = jsonLineSink((line) => context.log(line));
         const decisions: Decision[] = [];
-        for (const parsed of parseGateEvents(event)) decisions.push(await decide(parsed, { ...rt.deps, audit, log }));
+        const events = Array.isArray(event) ? event : [event];
+        const upgrade = rt.upgrade;
+        if (upgrade !== undefined && events.some(isAksUpgradeEvent)) {
+            // AKS upgrade events, possibly batched with others: each to its own engine.
+            for (const e of events)
+                decisions.push(
+                    isAksUpgradeEvent(e)
+                        ? await decideUpgradeEvent(parseAksEvent(e), { ...upgrade, audit, log })
+                        : await decide(parseGateEvent(e), { ...rt.deps, audit, log }),
+                );
+        } else
+            for (const parsed of parseGateEvents(event))
+                decisions.push(await decide(parsed, { ...rt.deps, audit, log }));
         const retry = decisions.filter((d) => d.outcome === "retry");
         if (retry.length > 0) throw new RedeliveryRequested(retry);
         return decisions;

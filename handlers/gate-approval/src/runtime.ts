@@ -13,11 +13,17 @@ import { LogFn, Notifier, logNotifier, webhookNotifier } from "./notifier";
 import { PipelineTuning, cachingCredential, createTransport } from "./pipeline";
 import { HandlerSettings, readSettings } from "./settings";
 import { BlobStateStore, MemoryStateStore, StateStore } from "./state";
+import { Announcer, logAnnouncer, webhookAnnouncer } from "./upgrade/announcer";
+import type { UpgradeDeps } from "./upgrade/decide";
+import { UpgradeStore, nodePoolReader, upgradeBlobName } from "./upgrade/records";
+import { UpdateRunsApi, UpdateRunsClient } from "./upgrade/update-runs";
 
 export interface Runtime {
     readonly settings: HandlerSettings;
     /** Engine dependencies without the per-invocation audit sink and logger. */
     readonly deps: Omit<EngineDeps, "audit" | "log">;
+    /** AKS upgrade event dependencies, without the per-invocation audit sink and logger. */
+    readonly upgrade?: Omit<UpgradeDeps, "audit" | "log">;
     /** Warnings about the wiring (e.g. no durable state store), logged by the triggers. */
     readonly warnings: readonly string[];
 }
@@ -31,7 +37,14 @@ export interface RuntimeOverrides {
     readonly clock?: () => number;
     /** Logger for the log-only notifier. */
     readonly log?: LogFn;
+    /** AKS upgrade events: records, announcements, update-run calls. */
+    readonly upgradeStore?: UpgradeStore;
+    readonly announcer?: Announcer;
+    readonly runs?: UpdateRunsApi;
 }
+
+/** Container of the AKS upgrade event records in the handler's storage account. */
+export const UPGRADE_STATE_CONTAINER = "upgrade-state";
 
 export function createRuntime(settings: HandlerSettings, overrides: RuntimeOverrides = {}): Runtime {
     const warnings: string[] = [];
@@ -68,13 +81,39 @@ export function createRuntime(settings: HandlerSettings, overrides: RuntimeOverr
     const notifier =
         overrides.notifier ??
         (settings.notifyWebhookUrl !== undefined ? webhookNotifier(settings.notifyWebhookUrl, http) : logNotifier(log));
+    const upgradeStore: UpgradeStore =
+        overrides.upgradeStore ??
+        (settings.stateBlobEndpoint !== undefined
+            ? new BlobStateStore({
+                  ...tuning,
+                  endpoint: settings.stateBlobEndpoint,
+                  container: UPGRADE_STATE_CONTAINER,
+                  credential,
+                  blobName: upgradeBlobName,
+              })
+            : new MemoryStateStore());
+    const announcer =
+        overrides.announcer ??
+        (settings.notifyWebhookUrl !== undefined
+            ? webhookAnnouncer(settings.notifyWebhookUrl, http)
+            : logAnnouncer(log));
+    const runs = overrides.runs ?? new UpdateRunsClient({ ...tuning, credential, baseUrl: settings.armEndpoint });
+    // Node pools are part of clusterHealth only where the upgrade events reach the handler.
+    const nodePools = settings.upgradeEvents !== undefined ? nodePoolReader(upgradeStore) : undefined;
     return {
         settings,
         warnings,
+        upgrade: {
+            settings,
+            runs,
+            store: upgradeStore,
+            announcer,
+            ...(overrides.clock ? { clock: overrides.clock } : {}),
+        },
         deps: {
             settings,
             arm,
-            services: { http, ...(metrics ? { metrics } : {}) },
+            services: { http, ...(metrics ? { metrics } : {}), ...(nodePools ? { nodePools } : {}) },
             state,
             notifier,
             ...(overrides.clock ? { clock: overrides.clock } : {}),

@@ -6,12 +6,17 @@
  * Set by `components/gate-handler.ts`: AZURE_CLIENT_ID, FLEET_ID, SUBSCRIPTION_ID, APPROVAL_RULES,
  * SWEEP_SCHEDULE, ESCALATE_AFTER_MINUTES, NOTIFY_WEBHOOK_URL (optional),
  * AzureWebJobsStorage__accountName. Optional overrides (defaults fit public Azure):
- * ARM_ENDPOINT, METRICS_ENDPOINT (`https://{region}.metrics.monitor.azure.com`, resolved per member region, needed
+ * UPGRADE_EVENTS (optional, `core/upgrade-events.ts`), ARM_ENDPOINT, METRICS_ENDPOINT (`https://{region}.metrics.monitor.azure.com`, resolved per member region, needed
  * by `metric` checks), STATE_CONTAINER, STATE_BLOB_ENDPOINT, DECISION_BUDGET_SECONDS.
  */
 import { z } from "zod";
 import { FleetRef, GUID_PATTERN, fleetId as formatFleetId, parseFleetId } from "../../../core/arm-id";
 import { ApprovalRule, ApprovalRulesSchema } from "../../../core/rules";
+import {
+    UPGRADE_EVENTS_SETTING,
+    UpgradeEventsSettingSchema,
+    type UpgradeEventsSetting,
+} from "../../../core/upgrade-events";
 
 export interface HandlerSettings {
     readonly fleet: FleetRef;
@@ -30,6 +35,28 @@ export interface HandlerSettings {
     readonly stateContainer: string;
     /** Total time one decision may take; well under Event Grid's 30 s response timeout. */
     readonly decisionBudgetMs: number;
+    /** AKS upgrade events: members, strategy, channel, startRun; absent when not routed to this handler. */
+    readonly upgradeEvents?: UpgradeEventsSetting;
+}
+
+function jsonUpgradeEvents(raw: string, ctx: z.RefinementCtx): UpgradeEventsSetting {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(raw);
+    } catch (e) {
+        ctx.addIssue({ code: "custom", message: `not JSON: ${(e as Error).message}` });
+        return z.NEVER;
+    }
+    const r = UpgradeEventsSettingSchema.safeParse(parsed);
+    if (!r.success) {
+        for (const issue of r.error.issues)
+            ctx.addIssue({
+                code: "custom",
+                message: `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`,
+            });
+        return z.NEVER;
+    }
+    return r.data;
 }
 
 /** https only: these endpoints receive a bearer token or a webhook secret (the emulator serves TLS too). */
@@ -97,6 +124,7 @@ const EnvSchema = z.object({
         .transform(Number)
         .refine((n) => n >= 1, "must be at least 1"),
     NOTIFY_WEBHOOK_URL: secureUrl("a Teams/Slack incoming webhook").optional(),
+    [UPGRADE_EVENTS_SETTING]: z.string().transform(jsonUpgradeEvents).optional(),
     AZURE_CLIENT_ID: z.string().trim().regex(GUID_PATTERN, "expected a client id GUID").optional(),
     ARM_ENDPOINT: secureUrl("Azure Resource Manager").default("https://management.azure.com"),
     // A template with `{region}` (Azure), resolved per member region; or one endpoint (the emulator).
@@ -152,6 +180,17 @@ export function readSettings(env: Readonly<Record<string, string | undefined>> =
         problems.push(
             `SUBSCRIPTION_ID: ${s.SUBSCRIPTION_ID} is not the subscription of FLEET_ID (${s.FLEET_ID.subscriptionId})`,
         );
+    const upgrade = s.UPGRADE_EVENTS;
+    if (upgrade !== undefined) {
+        const fleetPrefix = `${formatFleetId(s.FLEET_ID)}/updateStrategies/`.toLowerCase();
+        if (!upgrade.strategyId.toLowerCase().startsWith(fleetPrefix))
+            problems.push(`UPGRADE_EVENTS: strategyId ${upgrade.strategyId} is not an update strategy of FLEET_ID`);
+        for (const m of upgrade.members)
+            if (!/\/providers\/Microsoft\.ContainerService\/managedClusters\/[^/]+$/i.test(m.clusterId))
+                problems.push(
+                    `UPGRADE_EVENTS: members[${m.name}].clusterId ${m.clusterId} is not a managed cluster id`,
+                );
+    }
     if (problems.length > 0) throw new SettingsError(problems);
     const stateBlobEndpoint =
         s.STATE_BLOB_ENDPOINT ??
@@ -171,5 +210,6 @@ export function readSettings(env: Readonly<Record<string, string | undefined>> =
         ...(stateBlobEndpoint !== undefined ? { stateBlobEndpoint } : {}),
         stateContainer: s.STATE_CONTAINER,
         decisionBudgetMs: s.DECISION_BUDGET_SECONDS * 1000,
+        ...(s.UPGRADE_EVENTS !== undefined ? { upgradeEvents: s.UPGRADE_EVENTS } : {}),
     };
 }

@@ -48,15 +48,11 @@ export interface Versioned<T> {
     readonly etag: string;
 }
 
-export interface StateStore {
-    read(gateId: string, abortSignal?: AbortSignal): Promise<Versioned<GateRecord> | undefined>;
+/** Keyed JSON records with ETags; gate records by default (the upgrade-event records use another `T`). */
+export interface StateStore<T = GateRecord> {
+    read(gateId: string, abortSignal?: AbortSignal): Promise<Versioned<T> | undefined>;
     /** Writes if the stored etag is `etag` (`undefined`: only if absent). The new etag, or `undefined` on conflict. */
-    write(
-        gateId: string,
-        value: GateRecord,
-        etag: string | undefined,
-        abortSignal?: AbortSignal,
-    ): Promise<string | undefined>;
+    write(gateId: string, value: T, etag: string | undefined, abortSignal?: AbortSignal): Promise<string | undefined>;
 }
 
 export class StateConflictError extends Error {
@@ -148,18 +144,18 @@ export async function releaseNotification(
 // In memory
 // ---------------------------------------------------------------------------------------------
 
-export class MemoryStateStore implements StateStore {
+export class MemoryStateStore<T = GateRecord> implements StateStore<T> {
     private readonly items = new Map<string, { json: string; etag: string }>();
     private counter = 0;
     /** Writes performed (tests). */
     writes = 0;
 
-    async read(gateId: string): Promise<Versioned<GateRecord> | undefined> {
+    async read(gateId: string): Promise<Versioned<T> | undefined> {
         const it = this.items.get(gateId.toLowerCase());
-        return it ? { value: JSON.parse(it.json) as GateRecord, etag: it.etag } : undefined;
+        return it ? { value: JSON.parse(it.json) as T, etag: it.etag } : undefined;
     }
 
-    async write(gateId: string, value: GateRecord, etag: string | undefined): Promise<string | undefined> {
+    async write(gateId: string, value: T, etag: string | undefined): Promise<string | undefined> {
         const key = gateId.toLowerCase();
         const cur = this.items.get(key);
         if ((cur?.etag ?? undefined) !== etag) return undefined;
@@ -170,8 +166,8 @@ export class MemoryStateStore implements StateStore {
     }
 
     /** Snapshot of every record (tests). */
-    all(): GateRecord[] {
-        return [...this.items.values()].map((i) => JSON.parse(i.json) as GateRecord);
+    all(): T[] {
+        return [...this.items.values()].map((i) => JSON.parse(i.json) as T);
     }
 }
 
@@ -186,6 +182,8 @@ export interface BlobStateStoreOptions extends PipelineTuning {
     readonly endpoint: string;
     readonly container: string;
     readonly credential: TokenCredential;
+    /** Blob name of a key; default `blobNameFor` (keys are gate ids). */
+    readonly blobName?: (key: string) => string;
 }
 
 /** Blob name of a gate: `<subscription>/<resource group>/<fleet>/<gate>.json`, lower-case, each segment encoded. */
@@ -200,7 +198,7 @@ function errorCode(r: { headers: { get(n: string): string | undefined }; bodyTex
     return r.headers.get("x-ms-error-code") ?? /<Code>([^<]+)<\/Code>/.exec(r.bodyText)?.[1] ?? "";
 }
 
-export class BlobStateStore implements StateStore {
+export class BlobStateStore<T = GateRecord> implements StateStore<T> {
     private readonly transport: HttpTransport;
     private readonly base: string;
     private containerReady?: Promise<void>;
@@ -253,9 +251,13 @@ export class BlobStateStore implements StateStore {
         return this.containerReady;
     }
 
-    async read(gateId: string, abortSignal?: AbortSignal): Promise<Versioned<GateRecord> | undefined> {
+    private blob(key: string): string {
+        return (this.options.blobName ?? blobNameFor)(key);
+    }
+
+    async read(gateId: string, abortSignal?: AbortSignal): Promise<Versioned<T> | undefined> {
         const what = `read state of ${gateId}`;
-        const r = await this.call(what, `${this.base}/${blobNameFor(gateId)}`, {
+        const r = await this.call(what, `${this.base}/${this.blob(gateId)}`, {
             headers: this.headers(),
             abortSignal,
         });
@@ -264,7 +266,7 @@ export class BlobStateStore implements StateStore {
         const etag = r.headers.get("etag");
         if (!etag) throw new StateStoreError(`${what}: no ETag`, true);
         try {
-            return { value: JSON.parse(r.bodyText) as GateRecord, etag };
+            return { value: JSON.parse(r.bodyText) as T, etag };
         } catch {
             throw new StateStoreError(`${what}: stored record is not JSON`, false);
         }
@@ -272,13 +274,13 @@ export class BlobStateStore implements StateStore {
 
     async write(
         gateId: string,
-        value: GateRecord,
+        value: T,
         etag: string | undefined,
         abortSignal?: AbortSignal,
     ): Promise<string | undefined> {
         const what = `write state of ${gateId}`;
         const put = () =>
-            this.call(what, `${this.base}/${blobNameFor(gateId)}`, {
+            this.call(what, `${this.base}/${this.blob(gateId)}`, {
                 method: "PUT",
                 headers: this.headers({
                     "x-ms-blob-type": "BlockBlob",

@@ -322,7 +322,18 @@ describe("outcomes", () => {
     });
 
     it("every outcome but approved has a reason (all outcomes seen above exist)", () => {
-        expect(OUTCOMES).toEqual(["approved", "already-completed", "held", "manual", "ignored", "rejected", "retry"]);
+        // notified and run-started are the AKS upgrade events' outcomes (test/upgrade-events.test.ts).
+        expect(OUTCOMES).toEqual([
+            "approved",
+            "already-completed",
+            "held",
+            "manual",
+            "ignored",
+            "rejected",
+            "retry",
+            "notified",
+            "run-started",
+        ]);
     });
 });
 

@@ -28,6 +28,9 @@ const TEMPLATES: readonly RouteTemplate[] = [
     { route: "gates.get", method: "GET", parts: [...FLEET_PREFIX, "gates", ":gate"] },
     { route: "gates.patch", method: "PATCH", parts: [...FLEET_PREFIX, "gates", ":gate"] },
     { route: "updateRuns.get", method: "GET", parts: [...FLEET_PREFIX, "updateruns", ":run"] },
+    { route: "updateRuns.list", method: "GET", parts: [...FLEET_PREFIX, "updateruns"] },
+    { route: "updateRuns.put", method: "PUT", parts: [...FLEET_PREFIX, "updateruns", ":run"] },
+    { route: "updateRuns.start", method: "POST", parts: [...FLEET_PREFIX, "updateruns", ":run", "start"] },
     {
         route: "clusters.get",
         method: "GET",

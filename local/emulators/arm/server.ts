@@ -41,6 +41,7 @@ import {
     type Route,
     type UpdateRunSpec,
 } from "./types";
+import { createUpdateRun, listUpdateRuns, putUpdateStrategy, startUpdateRun, startedRuns } from "./update-run-writes";
 import { deleteUpdateRun, getUpdateRun, putUpdateRun } from "./update-runs";
 
 interface RequestContext {
@@ -59,6 +60,9 @@ const ROUTE_HANDLERS: Record<
     "gates.patch": { api: "fleet", body: true, handle: patchGate },
     "operation.get": { api: "fleet", handle: getOperation },
     "updateRuns.get": { api: "fleet", handle: getUpdateRun },
+    "updateRuns.list": { api: "fleet", handle: listUpdateRuns },
+    "updateRuns.put": { api: "fleet", body: true, handle: createUpdateRun },
+    "updateRuns.start": { api: "fleet", handle: startUpdateRun },
     "clusters.get": { api: "any", handle: getCluster },
     "metrics.batch": { api: "any", body: true, handle: metricsBatch },
 };
@@ -208,6 +212,16 @@ export class ArmEmulator {
     /** Serves `GET {fleetId}/updateRuns/{name}`; status is built per request from the spec, member states and gate states. */
     putUpdateRun(spec: UpdateRunSpec): void {
         putUpdateRun(this.store, spec);
+    }
+
+    /** An update strategy runs can be created from (`PUT …/updateRuns/{run}` with its `updateStrategyId`); returns its id. */
+    putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): string {
+        return putUpdateStrategy(this.store, fleetId, name, stages);
+    }
+
+    /** Runs started through `POST …/start`, in order: `[fleetId, name]`. */
+    startedRuns(): [string, string][] {
+        return startedRuns(this.store);
     }
 
     /** Deletes an update run and, as the service does, every gate targeting it. */

@@ -8,7 +8,16 @@ import type { Fault as SharedFault } from "../faults";
 export const FLEET_API_VERSION = "2026-06-01";
 
 export type Route =
-    "gates.get" | "gates.list" | "gates.patch" | "operation.get" | "updateRuns.get" | "clusters.get" | "metrics.batch";
+    | "gates.get"
+    | "gates.list"
+    | "gates.patch"
+    | "operation.get"
+    | "updateRuns.get"
+    | "updateRuns.list"
+    | "updateRuns.put"
+    | "updateRuns.start"
+    | "clusters.get"
+    | "metrics.batch";
 
 export const ROUTES: readonly Route[] = [
     "gates.get",
@@ -16,6 +25,9 @@ export const ROUTES: readonly Route[] = [
     "gates.patch",
     "operation.get",
     "updateRuns.get",
+    "updateRuns.list",
+    "updateRuns.put",
+    "updateRuns.start",
     "clusters.get",
     "metrics.batch",
 ];

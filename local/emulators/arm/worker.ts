@@ -18,6 +18,7 @@ interface Methods {
     addFleet(fleetId: string): string;
     addMember(fleetId: string, member: MemberState): void;
     putUpdateRun(spec: UpdateRunSpec): void;
+    putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): string;
     addGate(gate: AddGateSpec): EmulatorGate;
     requests(): { route: RequestLogEntry["route"]; status: RequestLogEntry["status"] }[];
     patchCount(): number;
@@ -122,6 +123,10 @@ export class ArmEmulatorRemote {
         return this.call("putUpdateRun", spec);
     }
 
+    putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): Promise<string> {
+        return this.call("putUpdateStrategy", fleetId, name, stages);
+    }
+
     addGate(gate: AddGateSpec): Promise<EmulatorGate> {
         return this.call("addGate", gate);
     }
@@ -162,6 +167,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
         addFleet: async (fleetId) => running().addFleet(fleetId),
         addMember: async (fleetId, member) => running().addMember(fleetId, member),
         putUpdateRun: async (spec) => running().putUpdateRun(spec),
+        putUpdateStrategy: async (fleetId, name, stages) => running().putUpdateStrategy(fleetId, name, stages),
         addGate: async (gate) => running().addGate(gate),
         requests: async () => running().requests.map((q) => ({ route: q.route, status: q.status })),
         patchCount: async () => running().patchCount,

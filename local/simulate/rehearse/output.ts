@@ -5,13 +5,7 @@
 import type { GateTiming } from "../../../core/rules";
 import type { GatePosition } from "../../../core/strategy";
 import type { StackConfig } from "../../../config";
-import {
-    positionKey,
-    REHEARSAL_RUN_NAME,
-    type RehearsalGate,
-    type RehearsalOutcome,
-    type RehearsalResult,
-} from "./types";
+import { positionKey, type RehearsalGate, type RehearsalOutcome, type RehearsalResult } from "./types";
 
 /** The `--json` contract: `{ stack, gates, stuck, durationMs }`. */
 export function rehearsalJson(r: RehearsalResult): Pick<RehearsalResult, "stack" | "gates" | "stuck" | "durationMs"> {
@@ -40,7 +34,7 @@ function table(head: string[], rows: string[][]): string[] {
 /** A readable timeline (virtual time) and a summary table, for a person reading a terminal. */
 export function formatRehearsal(r: RehearsalResult): string {
     const t0 = r.timeline.length > 0 ? Date.parse(r.timeline[0]!.at) : 0;
-    const out: string[] = [`rehearsal of stack ${r.stack} (fleet ${r.fleetId}, update run ${REHEARSAL_RUN_NAME})`, ""];
+    const out: string[] = [`rehearsal of stack ${r.stack} (fleet ${r.fleetId}, update run ${r.runName})`, ""];
     out.push(
         ...table(
             ["+time", "virtual time", "where", "gate", "via", "decision", "why"],

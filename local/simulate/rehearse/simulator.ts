@@ -5,7 +5,10 @@
  * order (`steps.ts`) drive it; `result()` is what the rehearsal returns.
  */
 import { gateEventFor, type GateEventKind, type GateEventSpec, type JsonObject } from "../../../core/event-filter";
+import { aksEventFor, type AksEventKind } from "../../../core/aks-event";
 import { gateEventKindOf } from "../../../core/gate-event";
+import { parseKubernetesVersion, runNameFor } from "../../../core/kubernetes-version";
+import { managedClusterId } from "../../../components/fleet";
 import type { GatePosition } from "../../../core/strategy";
 import { parseConfigMap } from "../../../config";
 import type { Decision } from "../../../handlers/gate-approval/src/audit";
@@ -22,6 +25,7 @@ import {
 import { OFFLINE_DEFAULTS } from "../../plan/mocks";
 import { planStack } from "../../plan/plan";
 import { offlineHandler, type OfflineHandler } from "../offline-handler";
+import { stackUpgradeEvents } from "../replay";
 import { seededRng } from "../rng";
 import { Scheduler } from "../scheduler";
 import {
@@ -48,7 +52,13 @@ export interface RunSetup {
     readonly subscriptionId: string;
     readonly fleetId: string;
     readonly runId: string;
+    /** `rehearsal-1`, or `k8s-<version>` when starting from a new version (the handler names its run so). */
+    readonly runName: string;
+    /** The version AKS announces at the start (`--new-version`). */
+    readonly newVersion?: string;
     readonly subscriptions: PlannedSubscription[];
+    /** The subscriptions on the members' ManagedClusters topics (AKS upgrade events). */
+    readonly clusterSubscriptions: PlannedSubscription[];
     /** Lower-case names of the members whose upgrade fails. */
     readonly failing: ReadonlySet<string>;
     readonly horizonHours: number;
@@ -64,8 +74,19 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
     const cfg = parseConfigMap(file.config, file.secretKeys);
     const subscriptionId = file.config["azure-native:subscriptionId"] ?? OFFLINE_DEFAULTS.subscriptionId;
     const fleetId = `/subscriptions/${subscriptionId}/resourceGroups/${cfg.resourceGroupName}/providers/Microsoft.ContainerService/fleets/${cfg.fleet.name}`;
-    const runId = `${fleetId}/updateRuns/${REHEARSAL_RUN_NAME}`;
+    const newVersion = opts.newVersion;
+    if (newVersion !== undefined) {
+        if (parseKubernetesVersion(newVersion) === undefined)
+            throw new RangeError(`--new-version ${newVersion}: not a version like 1.33.2`);
+        if (!cfg.upgradeEvents?.startRun)
+            throw new RangeError(
+                `--new-version ${newVersion}: stack ${opts.stack} does not start runs from AKS upgrade events (set fleet-gates:upgradeEvents.startRun)`,
+            );
+    }
+    const runName = newVersion !== undefined ? runNameFor(newVersion) : REHEARSAL_RUN_NAME;
+    const runId = `${fleetId}/updateRuns/${runName}`;
     const subscriptions = planSubscriptions(plan);
+    const clusterSubscriptions = planSubscriptions(plan, { clusters: true });
     const failing = new Set((opts.fail ?? []).map((m) => m.toLowerCase()));
     for (const m of failing)
         if (!cfg.members.some((x) => x.name.toLowerCase() === m))
@@ -82,7 +103,10 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
         subscriptionId,
         fleetId,
         runId,
+        runName,
+        ...(newVersion !== undefined ? { newVersion } : {}),
         subscriptions,
+        clusterSubscriptions,
         failing,
         horizonHours,
         upgradeMinutes,
@@ -97,7 +121,7 @@ export class Simulator {
         const clock = new VirtualClock(setup.start);
         const emu = await ArmEmulator.start({ tls: true, clock: () => clock.now() });
         try {
-            seedEmulator(emu, setup.cfg, setup.fleetId, setup.subscriptionId);
+            seedEmulator(emu, setup.cfg, setup.fleetId, setup.subscriptionId, setup.newVersion);
             for (const f of opts.faults ?? []) emu.inject(f);
             return new Simulator(setup, clock, emu);
         } catch (e) {
@@ -109,6 +133,11 @@ export class Simulator {
     readonly sched: Scheduler;
     readonly offline: OfflineHandler;
     readonly eventGrid: EventGridEmulator;
+    /**
+     * The members' ManagedClusters topics. Their subscriptions are the same on every member (one filter,
+     * one destination), so one topic with one of them stands for all; each event carries its cluster.
+     */
+    readonly clusterGrid: EventGridEmulator;
     /** When a held gate stops being re-checked (virtual ms). */
     readonly horizon: number;
 
@@ -148,6 +177,28 @@ export class Simulator {
             emulator: emu,
             httpClient: rehearsalHttpClient(emu.url, cfg.approvals),
             clock: clock.now,
+            ...(cfg.upgradeEvents
+                ? { upgradeEvents: stackUpgradeEvents(cfg, setup.fleetId, setup.subscriptionId)! }
+                : {}),
+        });
+        const firstOfEach = setup.clusterSubscriptions.filter(
+            (s, i, all) => all.findIndex((x) => x.name.toLowerCase() === s.name.toLowerCase()) === i,
+        );
+        this.clusterGrid = new EventGridEmulator({
+            subscriptions: firstOfEach,
+            clock,
+            endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
+            waitUntil: (t) => this.sched.sleepUntil(t),
+            defer: (due, task) =>
+                this.late.push(
+                    this.sched.spawn(async () => {
+                        await this.sched.sleepUntil(due);
+                        await task();
+                    }),
+                ),
+            rng,
+            jitterRatio: 0,
+            onDelivery: (d) => this.noteClusterDelivery(d),
         });
         this.eventGrid = new EventGridEmulator({
             subscriptions: setup.subscriptions,
@@ -211,7 +262,7 @@ export class Simulator {
         const spec: GateEventSpec = {
             fleetId: this.setup.fleetId,
             gateName,
-            updateRunName: REHEARSAL_RUN_NAME,
+            updateRunName: this.setup.runName,
             stage: pos.stage,
             ...(pos.group !== undefined ? { group: pos.group } : {}),
             timing: pos.timing,
@@ -244,11 +295,84 @@ export class Simulator {
         this.endedAt = this.clock.now();
     }
 
+    /** An AKS upgrade event of a member's cluster, as AKS publishes it (Event Grid schema). */
+    aksEvent(member: string, kind: AksEventKind, data: Record<string, string>): JsonObject {
+        const { setup } = this;
+        return aksEventFor({
+            kind,
+            clusterId: managedClusterId(setup.subscriptionId, setup.cfg.resourceGroupName, member),
+            id: guidOf(setup.opts.stack, String(setup.start), kind, member, String(this.ordinal++)),
+            time: serviceTime(this.clock.now()),
+            data,
+        }) as JsonObject;
+    }
+
+    /** AKS publishes an event on members' cluster topics: the subscriptions' filter, then the handler. */
+    publishClusterEvents(events: readonly JsonObject[]): Promise<Publication> {
+        this.setup.opts.onPublish?.(events);
+        return this.clusterGrid.publish(events);
+    }
+
+    /**
+     * AKS announces `newVersion` on every member's topic (in the stack channel's field: latest stable,
+     * or latest supported for Rapid; the minor two below as the lowest; the next minor as preview). True
+     * when the handler started the run `runName`.
+     */
+    async announceNewVersion(): Promise<boolean> {
+        const { setup } = this;
+        const v = parseKubernetesVersion(setup.newVersion!)!;
+        const data = {
+            latestSupportedKubernetesVersion: setup.newVersion!,
+            latestStableKubernetesVersion: setup.newVersion!,
+            lowestMinorKubernetesVersion: `${v.major}.${Math.max(0, v.minor - 2)}.0`,
+            latestPreviewKubernetesVersion: `${v.major}.${v.minor + 1}.0`,
+        };
+        const events = setup.cfg.members.map((m) => this.aksEvent(m.name, "newKubernetesVersionAvailable", data));
+        const pub = await this.publishClusterEvents(events);
+        const where = { stage: setup.runName, group: null, gate: null };
+        if (pub.routed.every((r) => r.length === 0)) {
+            this.note({
+                ...where,
+                subscription: null,
+                decision: "unrouted",
+                reason: "no cluster subscription routes NewKubernetesVersionAvailable",
+            });
+            this.stuck.push({
+                stage: setup.runName,
+                group: null,
+                displayName: "NewKubernetesVersionAvailable",
+                reason: "not routed to the handler",
+            });
+            return false;
+        }
+        const started = this.emu.startedRuns().some(([, name]) => name.toLowerCase() === setup.runName.toLowerCase());
+        if (!started) {
+            const why = (this.decided.get(events[0]!) ?? []).at(-1)?.reason ?? "the handler started no run";
+            this.note({ ...where, subscription: null, decision: "stuck", reason: `no run started: ${why}` });
+            this.stuck.push({
+                stage: setup.runName,
+                group: null,
+                displayName: "NewKubernetesVersionAvailable",
+                reason: why,
+            });
+        }
+        return started;
+    }
+
+    /** AKS reports a node pool of the member's cluster failed to roll (when the stack routes that event). */
+    async nodePoolFailed(member: string): Promise<void> {
+        if (!this.setup.cfg.upgradeEvents) return;
+        await this.publishClusterEvents([
+            this.aksEvent(member, "nodePoolRollingFailed", { nodePoolName: "nodepool1" }),
+        ]);
+    }
+
     result(): RehearsalResult {
         const { setup } = this;
         return {
             stack: setup.opts.stack,
             fleetId: setup.fleetId,
+            runName: setup.runName,
             gates: this.gates,
             stuck: this.stuck,
             durationMs: this.endedAt - setup.start,
@@ -271,6 +395,30 @@ export class Simulator {
         } catch (e) {
             if (e instanceof RedeliveryRequested) this.decided.set(event, e.decisions);
             throw e;
+        }
+    }
+
+    /** One timeline line per AKS upgrade event delivered from a member's cluster topic. */
+    private noteClusterDelivery(d: Delivery): void {
+        this.deliveries += d.result.attempts;
+        for (const event of d.events) {
+            const type =
+                String(event.eventType ?? event.type ?? "")
+                    .split(".")
+                    .at(-1) ?? "";
+            const last = (this.decided.get(event) ?? []).at(-1);
+            this.note({
+                stage: String(event.subject ?? ""),
+                group: null,
+                gate: type,
+                subscription: d.subscription,
+                decision: d.result.delivered
+                    ? (last?.outcome ?? "delivered")
+                    : d.result.deadLettered
+                      ? "dead-lettered"
+                      : "dropped",
+                reason: last?.reason ?? (d.result.delivered ? null : (d.result.reason ?? "undeliverable")),
+            });
         }
     }
 

@@ -14,7 +14,7 @@ import type { EmulatorGate } from "../../emulators/arm";
 import { toCloudEvent, type Delivery } from "../../emulators/event-grid";
 import { Semaphore } from "../scheduler";
 import type { Simulator } from "./simulator";
-import { positionKey, REHEARSAL_RUN_NAME, type RehearsalOutcome } from "./types";
+import { positionKey, type RehearsalOutcome } from "./types";
 import { nextSweepAt, resolveConcurrency } from "./world";
 
 type StrategyStage = StackConfig["updateStrategy"]["stages"][number];
@@ -23,6 +23,10 @@ type StrategyGroup = StrategyStage["groups"][number];
 /** The update run: its stages in order until one cannot complete; then late deliveries and, on demand, its deletion. */
 export async function walkRun(sim: Simulator): Promise<void> {
     await sim.sched.spawn(async () => {
+        if (sim.setup.newVersion !== undefined && !(await sim.announceNewVersion())) {
+            sim.ended();
+            return;
+        }
         for (const stage of sim.setup.cfg.updateStrategy.stages) if (!(await runStage(sim, stage))) break;
         sim.ended();
         await sim.drainLate();
@@ -105,7 +109,10 @@ export async function upgradeMembers(
             if (stageSlots) await stageSlots.acquire();
             sim.emu.setMember(m.name, { updateState: "Running" });
             await sim.sched.sleep(upgradeMinutes * 60_000);
-            sim.emu.setMember(m.name, { updateState: failing.has(m.name.toLowerCase()) ? "Failed" : "Completed" });
+            const fails = failing.has(m.name.toLowerCase());
+            // AKS reports the failed roll on the cluster's topic before Fleet marks the member Failed.
+            if (fails) await sim.nodePoolFailed(m.name);
+            sim.emu.setMember(m.name, { updateState: fails ? "Failed" : "Completed" });
             stageSlots?.release();
         }
     };
@@ -176,7 +183,7 @@ async function createGate(sim: Simulator, pos: GatePosition): Promise<GateVisit>
         target: {
             id: sim.setup.runId,
             updateRunProperties: {
-                name: REHEARSAL_RUN_NAME,
+                name: sim.setup.runName,
                 stage: pos.stage,
                 ...(pos.group !== undefined ? { group: pos.group } : {}),
                 timing: pos.timing,
@@ -303,9 +310,9 @@ function stop(sim: Simulator, visit: GateVisit, outcome: RehearsalOutcome, reaso
 /** A person deletes the update run: Fleet deletes its gates and announces each (FleetGateDeleted). */
 export async function deleteRun(sim: Simulator): Promise<void> {
     const runGates = sim.emu.gates().filter((g) => sameArmId(g.target.id, sim.setup.runId));
-    sim.emu.deleteUpdateRun(sim.setup.fleetId, REHEARSAL_RUN_NAME);
+    sim.emu.deleteUpdateRun(sim.setup.fleetId, sim.setup.runName);
     sim.note({
-        stage: REHEARSAL_RUN_NAME,
+        stage: sim.setup.runName,
         group: null,
         gate: null,
         subscription: "person",

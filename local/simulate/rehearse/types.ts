@@ -55,6 +55,8 @@ export interface TimelineEntry {
 export interface RehearsalResult {
     readonly stack: string;
     readonly fleetId: string;
+    /** The update run walked: `rehearsal-1`, or the one the handler started for `newVersion`. */
+    readonly runName: string;
     readonly gates: RehearsalGate[];
     readonly stuck: StuckGate[];
     /** Virtual time from the start of the run to its end (or to where it got stuck). */
@@ -80,8 +82,14 @@ export interface RehearseOptions {
     readonly now?: Date;
     /** Manual gates are approved as a person would; otherwise the run waits at the first one (stuck). */
     readonly approveManual?: boolean;
-    /** Member names whose upgrade fails (update state `Failed`). */
+    /** Member names whose upgrade fails (update state `Failed`; with routed upgrade events, NodePoolRollingFailed too). */
     readonly fail?: readonly string[];
+    /**
+     * Start from AKS announcing this version (`1.33.2`): each member's NewKubernetesVersionAvailable goes through
+     * the plan's cluster subscriptions to the handler, which creates and starts the run (`upgradeEvents.startRun`);
+     * the rehearsal then walks that run. Without it, the run `rehearsal-1` is seeded.
+     */
+    readonly newVersion?: string;
     /** How long a held gate is re-checked before it is reported stuck; default 7 × 24 h. */
     readonly horizonHours?: number;
     /** Virtual minutes one member's upgrade takes; default {@link DEFAULT_UPGRADE_MINUTES}. */

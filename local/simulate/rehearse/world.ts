@@ -6,6 +6,8 @@
  */
 import { createDefaultHttpClient, createHttpHeaders, type HttpClient } from "@azure/core-rest-pipeline";
 import { createHash } from "node:crypto";
+import { MANAGED_CLUSTERS_TOPIC_TYPE } from "../../../core/aks-event";
+import { formatVersion, parseKubernetesVersion } from "../../../core/kubernetes-version";
 import type { ApprovalRule } from "../../../core/rules";
 import type { StackConfig } from "../../../config";
 import { managedClusterId } from "../../../components/fleet";
@@ -20,10 +22,32 @@ function positiveInt(v: unknown): number | undefined {
     return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
-/** The event subscriptions of a plan, as deployed (filter, delivery schema, retry policy, batching, dead-letter). */
-export function planSubscriptions(plan: Plan): PlannedSubscription[] {
+/** Names of the plan's ManagedClusters system topics (AKS upgrade events, one per member cluster). */
+function clusterTopicNames(plan: Plan): Set<string> {
+    return new Set(
+        plan.resources
+            .filter(
+                (r) =>
+                    r.type === "azure-native:eventgrid:SystemTopic" &&
+                    r.inputs.topicType === MANAGED_CLUSTERS_TOPIC_TYPE,
+            )
+            .map((r) => String(r.inputs.systemTopicName ?? r.name).toLowerCase()),
+    );
+}
+
+/**
+ * The event subscriptions of a plan on the AKSResources topic (gate events), as deployed (filter,
+ * delivery schema, retry policy, batching, dead-letter); `clusters: true` gives those on the members'
+ * ManagedClusters topics instead.
+ */
+export function planSubscriptions(plan: Plan, opts: { clusters?: boolean } = {}): PlannedSubscription[] {
+    const clusterTopics = clusterTopicNames(plan);
     return plan.resources
-        .filter((r) => r.type === SUBSCRIPTION_TYPE)
+        .filter(
+            (r) =>
+                r.type === SUBSCRIPTION_TYPE &&
+                clusterTopics.has(String(r.inputs.systemTopicName ?? "").toLowerCase()) === (opts.clusters === true),
+        )
         .map((r) => {
             const i = r.inputs;
             const name = typeof i.eventSubscriptionName === "string" ? i.eventSubscriptionName : r.name;
@@ -149,6 +173,7 @@ export function seedEmulator(
     cfg: Pick<StackConfig, "approvals" | "members" | "resourceGroupName" | "updateStrategy">,
     fleetId: string,
     subscriptionId: string,
+    newVersion?: string,
 ): void {
     emu.addFleet(fleetId);
     const metricChecks = cfg.approvals.flatMap((r) => r.checks.flatMap((c) => (c.type === "metric" ? [c] : [])));
@@ -161,25 +186,41 @@ export function seedEmulator(
             updateState: "NotStarted",
             provisioningState: "Succeeded",
             powerState: "Running",
+            ...(newVersion !== undefined ? { kubernetesVersion: versionBefore(m.kubernetesVersion, newVersion) } : {}),
         });
         for (const c of metricChecks) emu.setMetric(clusterResourceId, c.metric, passingValue(c.operator, c.threshold));
     }
     const gateConfigs = (gs: readonly { displayName: string }[] | undefined) =>
         (gs ?? []).map((g) => ({ displayName: g.displayName, type: "Approval" as const }));
-    emu.putUpdateRun({
-        fleetId,
-        name: REHEARSAL_RUN_NAME,
-        stages: cfg.updateStrategy.stages.map((s) => ({
-            name: s.name,
-            groups: s.groups.map((g) => ({
-                name: g.name,
-                members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
-                beforeGates: gateConfigs(g.beforeGates),
-                afterGates: gateConfigs(g.afterGates),
-            })),
-            beforeGates: gateConfigs(s.beforeGates),
-            afterGates: gateConfigs(s.afterGates),
-            ...(s.afterStageWaitInSeconds !== undefined ? { afterStageWaitInSeconds: s.afterStageWaitInSeconds } : {}),
+    const stages = cfg.updateStrategy.stages.map((s) => ({
+        name: s.name,
+        groups: s.groups.map((g) => ({
+            name: g.name,
+            members: cfg.members.filter((m) => m.group === g.name).map((m) => m.name),
+            beforeGates: gateConfigs(g.beforeGates),
+            afterGates: gateConfigs(g.afterGates),
         })),
-    });
+        beforeGates: gateConfigs(s.beforeGates),
+        afterGates: gateConfigs(s.afterGates),
+        ...(s.afterStageWaitInSeconds !== undefined ? { afterStageWaitInSeconds: s.afterStageWaitInSeconds } : {}),
+    }));
+    // From a new version, the handler creates the run from the strategy; otherwise the run is seeded.
+    if (newVersion !== undefined) emu.putUpdateStrategy(fleetId, cfg.updateStrategy.name, stages);
+    else emu.putUpdateRun({ fleetId, name: REHEARSAL_RUN_NAME, stages });
+}
+
+/**
+ * The version a member runs when AKS announces `next`: its configured one (a minor `1.32` as
+ * `1.32.0`; newer than `next` too, so the handler's downgrade guard can be rehearsed), else the
+ * first patch of the minor before `next`.
+ */
+export function versionBefore(configured: string | undefined, next: string): string {
+    const n = parseKubernetesVersion(next);
+    if (n === undefined) throw new RangeError(`--new-version ${next}: not a version like 1.33.2`);
+    const c =
+        configured === undefined
+            ? undefined
+            : parseKubernetesVersion(/^\d+\.\d+$/.test(configured) ? `${configured}.0` : configured);
+    if (c !== undefined) return formatVersion(c);
+    return formatVersion({ major: n.major, minor: Math.max(0, n.minor - 1), patch: 0 });
 }

@@ -46,6 +46,11 @@ export interface MetricsReader {
     ): Promise<Map<string, number | undefined>>;
 }
 
+/** Node pools whose latest rolling failed (NodePoolRollingFailed without a later success), per cluster. */
+export interface NodePoolReader {
+    failedPools(clusterId: string): Promise<readonly { readonly name: string; readonly since: string }[]>;
+}
+
 /** Clients the checks use, created once per process (or injected by tests). */
 export interface CheckServices {
     readonly arm: FleetApi;
@@ -53,6 +58,8 @@ export interface CheckServices {
     readonly http: HttpTransport;
     /** Absent when no metrics endpoint is configured: `metric` checks then fail, saying so. */
     readonly metrics?: MetricsReader;
+    /** Absent when AKS upgrade events are not routed: `clusterHealth` then does not look at node pools. */
+    readonly nodePools?: NodePoolReader;
 }
 
 export interface CheckContext {

@@ -1,0 +1,353 @@
+/**
+ * AKS upgrade events from a cluster's `Microsoft.ContainerService.ManagedClusters` system topic:
+ * envelope and data schemas for both delivery schemas (Event Grid and CloudEvents 1.0), validated
+ * with zod and normalised to one `AksEvent`.
+ *
+ * Shapes, from Microsoft's "Azure Kubernetes Service (AKS) as an Event Grid source" page and the
+ * Event Grid SDKs' system-event models:
+ * - types `Microsoft.ContainerService.{NewKubernetesVersionAvailable, ClusterSupportEnding,
+ *   ClusterSupportEnded, NodePoolRollingStarted, NodePoolRollingSucceeded, NodePoolRollingFailed}`;
+ * - `topic` (Event Grid) / `source` (CloudEvents): the cluster's ARM id; `subject`: the cluster's
+ *   name (the docs' samples); a subject carrying the full cluster id is accepted too;
+ * - data: `latestSupportedKubernetesVersion`, `latestStableKubernetesVersion`,
+ *   `lowestMinorKubernetesVersion`, `latestPreviewKubernetesVersion` (camelCase; "there might not
+ *   be any version in preview", so it may be absent or empty); `kubernetesVersion` for the support
+ *   events; `nodePoolName` for the node pool events.
+ *
+ * Decisions: types compare ignoring case (Event Grid filters do too). The ARM id in `topic` is
+ * parsed with `arm-id.ts`, whose segment names compare ignoring case, so the lower-cased
+ * `microsoft.containerservice/managedclusters` spelling Event Grid shows for these topics is
+ * accepted. The docs' sample topic `/resourceGroups<rg>` (a missing `/`) and `<...>` placeholders
+ * are rejected as samples. The three non-preview versions are required (a NewKubernetesVersionAvailable
+ * without them cannot be acted on); unknown extra fields are tolerated. Events of other types from
+ * the same topic are `ignored`, not rejected.
+ */
+import { z } from "zod";
+import { ArmIdError, formatArmId, isType, parseArmId } from "./arm-id";
+import { detectSchema, type EventSchema } from "./event-filter";
+import { parseKubernetesMinor, parseKubernetesVersion, type AvailableVersions } from "./kubernetes-version";
+
+export const MANAGED_CLUSTERS_TOPIC_TYPE = "Microsoft.ContainerService.ManagedClusters";
+
+export const AKS_EVENT_TYPES = {
+    newKubernetesVersionAvailable: "Microsoft.ContainerService.NewKubernetesVersionAvailable",
+    clusterSupportEnding: "Microsoft.ContainerService.ClusterSupportEnding",
+    clusterSupportEnded: "Microsoft.ContainerService.ClusterSupportEnded",
+    nodePoolRollingStarted: "Microsoft.ContainerService.NodePoolRollingStarted",
+    nodePoolRollingSucceeded: "Microsoft.ContainerService.NodePoolRollingSucceeded",
+    nodePoolRollingFailed: "Microsoft.ContainerService.NodePoolRollingFailed",
+} as const;
+export type AksEventKind = keyof typeof AKS_EVENT_TYPES;
+export const AKS_EVENT_KINDS = Object.keys(AKS_EVENT_TYPES) as AksEventKind[];
+
+const KIND_BY_TYPE: ReadonlyMap<string, AksEventKind> = new Map(
+    (Object.entries(AKS_EVENT_TYPES) as [AksEventKind, string][]).map(([k, t]) => [t.toLowerCase(), k]),
+);
+
+/** The AKS event kind of a type string (any case), or undefined. */
+export function aksEventKindOf(type: unknown): AksEventKind | undefined {
+    return typeof type === "string" ? KIND_BY_TYPE.get(type.toLowerCase()) : undefined;
+}
+
+/** True when a raw event (either schema) carries one of the AKS upgrade event types. */
+export function isAksUpgradeEvent(raw: unknown): boolean {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return false;
+    const r = raw as Record<string, unknown>;
+    return aksEventKindOf(r.eventType ?? r.type) !== undefined;
+}
+
+export const AKS_EVENT_LIMITS = { eventBytes: 16 * 1024, eventId: 128, armId: 1024, time: 40 } as const;
+
+/** The cluster an event is about. */
+export interface ClusterRef {
+    readonly subscriptionId: string;
+    readonly resourceGroup: string;
+    readonly name: string;
+    /** Canonical ARM id (`.../providers/Microsoft.ContainerService/managedClusters/{name}`). */
+    readonly id: string;
+}
+
+interface AksEventBase {
+    readonly eventId: string;
+    readonly eventType: string;
+    readonly schema: EventSchema;
+    readonly cluster: ClusterRef;
+    /** `topic` / `source` as delivered. */
+    readonly source: string;
+    readonly subject: string;
+    readonly eventTime: string;
+}
+
+export type AksEvent =
+    | (AksEventBase & { readonly kind: "newKubernetesVersionAvailable"; readonly available: AvailableVersions })
+    | (AksEventBase & {
+          readonly kind: "clusterSupportEnding" | "clusterSupportEnded";
+          readonly kubernetesVersion: string;
+      })
+    | (AksEventBase & {
+          readonly kind: "nodePoolRollingStarted" | "nodePoolRollingSucceeded" | "nodePoolRollingFailed";
+          readonly nodePoolName: string;
+      });
+
+export type AksEventParse =
+    | { readonly ok: true; readonly event: AksEvent }
+    | {
+          readonly ok: false;
+          readonly eventId?: string;
+          readonly reason: string;
+          readonly disposition: "rejected" | "ignored";
+      };
+
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const eventId = z
+    .string()
+    .min(1)
+    .max(AKS_EVENT_LIMITS.eventId)
+    .regex(/^[\x21-\x7e]+$/, "expected printable ASCII without spaces");
+const time = z
+    .string()
+    .max(AKS_EVENT_LIMITS.time)
+    .regex(TIME_PATTERN, "expected an RFC 3339 date-time")
+    .refine((s) => Number.isFinite(Date.parse(s)), "not a valid date-time");
+const armIdString = z.string().min(1).max(AKS_EVENT_LIMITS.armId).regex(NO_CONTROL, "contains control characters");
+const eventType = z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9._-]+$/, "expected letters, digits, '.', '_' or '-'");
+
+const EventGridEnvelope = z.object({
+    id: eventId,
+    topic: armIdString,
+    subject: armIdString,
+    eventType,
+    eventTime: time,
+    dataVersion: z.string().max(32).optional(),
+    metadataVersion: z.string().max(8).optional(),
+    data: z.unknown(),
+});
+const CloudEventEnvelope = z.object({
+    specversion: z.literal("1.0"),
+    id: eventId,
+    source: armIdString,
+    subject: armIdString,
+    type: eventType,
+    time,
+    datacontenttype: z
+        .string()
+        .max(128)
+        .refine((t) => /^application\/(cloudevents\+)?json\b/i.test(t), "expected a JSON content type")
+        .optional(),
+    data: z.unknown(),
+});
+
+const version = z
+    .string()
+    .max(32)
+    .refine((s) => parseKubernetesVersion(s) !== undefined, "expected a version like 1.33.2");
+const versionOrMinor = z
+    .string()
+    .max(32)
+    .refine(
+        (s) => parseKubernetesVersion(s) !== undefined || parseKubernetesMinor(s) !== undefined,
+        "expected a version like 1.33.2",
+    );
+
+const NewVersionData = z.object({
+    latestSupportedKubernetesVersion: version,
+    latestStableKubernetesVersion: version,
+    lowestMinorKubernetesVersion: version,
+    // "There might not be any version in preview at the time of publishing the event."
+    latestPreviewKubernetesVersion: z.union([z.literal(""), z.null(), version]).optional(),
+});
+const SupportData = z.object({ kubernetesVersion: versionOrMinor });
+/** AKS agent pool names: a lower-case letter, then lower-case letters and digits, 12 at most. */
+const NodePoolData = z.object({
+    nodePoolName: z
+        .string()
+        .max(12)
+        .regex(/^[a-z][a-z0-9]{0,11}$/, "expected an AKS node pool name (lower-case letters and digits, ≤ 12)"),
+});
+
+function clip(v: unknown): string {
+    let s: string;
+    try {
+        s = JSON.stringify(v) ?? String(v);
+    } catch {
+        s = String(v);
+    }
+    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
+function describe(error: z.ZodError, input: unknown, prefix: string): string {
+    const issue = error.issues[0];
+    if (!issue) return `${prefix || "event"}: invalid`;
+    let got: unknown = input;
+    for (const seg of issue.path) {
+        if (typeof got !== "object" || got === null || !Object.prototype.hasOwnProperty.call(got, seg)) {
+            got = undefined;
+            break;
+        }
+        got = (got as Record<PropertyKey, unknown>)[seg];
+    }
+    const where = [prefix, ...issue.path.map(String)].filter((s) => s.length > 0).join(".");
+    return `${where}: ${issue.message} (${got === undefined ? "missing" : `got ${clip(got)}`})`;
+}
+
+function reject(reason: string, id?: string): AksEventParse {
+    return { ok: false, reason, disposition: "rejected", ...(id !== undefined ? { eventId: id } : {}) };
+}
+
+/** The cluster named by `topic`/`source`; a reason string when it is not a managed cluster id. */
+export function clusterRefOf(source: string): ClusterRef | string {
+    const placeholder = /<[^<>]{0,64}>|\{[^{}]{0,64}\}/.exec(source)?.[0];
+    if (placeholder !== undefined)
+        return `documentation placeholder ${clip(placeholder)} (a published sample, not a real event)`;
+    try {
+        const p = parseArmId(source);
+        if (!isType(p, "Microsoft.ContainerService", ["managedClusters"]) || p.segments.length !== 1)
+            return `${clip(source)} is not a Microsoft.ContainerService/managedClusters id`;
+        const name = p.segments[0]![1];
+        const canonical = formatArmId({
+            ...p,
+            provider: "Microsoft.ContainerService",
+            segments: [["managedClusters", name]],
+        });
+        return { subscriptionId: p.subscriptionId, resourceGroup: p.resourceGroup, name, id: canonical };
+    } catch (e) {
+        return e instanceof ArmIdError ? e.message : String(e);
+    }
+}
+
+/** Parses one delivered AKS event (either schema). Never throws. */
+export function parseAksEvent(raw: unknown): AksEventParse {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        return reject(`event: expected a JSON object (got ${Array.isArray(raw) ? "array" : typeof raw})`);
+    const r = raw as Record<string, unknown>;
+    const id = typeof r.id === "string" && eventId.safeParse(r.id).success ? r.id : undefined;
+    let size: number;
+    try {
+        size = JSON.stringify(raw).length;
+    } catch {
+        return reject("event: not serializable as JSON", id);
+    }
+    if (size > AKS_EVENT_LIMITS.eventBytes)
+        return reject(`event: ${size} characters, the limit is ${AKS_EVENT_LIMITS.eventBytes}`, id);
+
+    const schema = detectSchema(raw);
+    if (schema === "CloudEventSchemaV1_0") {
+        const bad = Object.keys(r).find((k) => k !== k.toLowerCase());
+        if (bad !== undefined)
+            return reject(`CloudEvents attribute ${clip(bad)} must be lower-case (${clip(bad.toLowerCase())})`, id);
+    }
+    const type = schema === "EventGridSchema" ? r.eventType : r.type;
+    const kind = aksEventKindOf(type);
+    if (kind === undefined) {
+        if (typeof type !== "string")
+            return reject(`${schema === "EventGridSchema" ? "eventType" : "type"}: required (missing)`, id);
+        return {
+            ok: false,
+            disposition: "ignored",
+            reason: `event type ${clip(type)} is not an AKS upgrade event`,
+            ...(id !== undefined ? { eventId: id } : {}),
+        };
+    }
+
+    let env: { id: string; source: string; subject: string; time: string; type: string };
+    if (schema === "EventGridSchema") {
+        const p = EventGridEnvelope.safeParse(raw);
+        if (!p.success) return reject(describe(p.error, raw, ""), id);
+        env = {
+            id: p.data.id,
+            source: p.data.topic,
+            subject: p.data.subject,
+            time: p.data.eventTime,
+            type: p.data.eventType,
+        };
+    } else {
+        const p = CloudEventEnvelope.safeParse(raw);
+        if (!p.success) return reject(describe(p.error, raw, ""), id);
+        env = { id: p.data.id, source: p.data.source, subject: p.data.subject, time: p.data.time, type: p.data.type };
+    }
+    const sourceField = schema === "EventGridSchema" ? "topic" : "source";
+    const cluster = clusterRefOf(env.source);
+    if (typeof cluster === "string") return reject(`${sourceField}: ${cluster}`, env.id);
+    const subjectOk =
+        env.subject.toLowerCase() === cluster.name.toLowerCase() ||
+        (() => {
+            const s = clusterRefOf(env.subject);
+            return typeof s !== "string" && s.id.toLowerCase() === cluster.id.toLowerCase();
+        })();
+    if (!subjectOk)
+        return reject(
+            `subject ${clip(env.subject)} is neither the cluster's name ${clip(cluster.name)} nor its id (${sourceField} ${clip(env.source)})`,
+            env.id,
+        );
+
+    const base = {
+        eventId: env.id,
+        eventType: env.type,
+        schema,
+        cluster,
+        source: env.source,
+        subject: env.subject,
+        eventTime: env.time,
+    };
+    switch (kind) {
+        case "newKubernetesVersionAvailable": {
+            const d = NewVersionData.safeParse(r.data);
+            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            const preview = d.data.latestPreviewKubernetesVersion;
+            const available: AvailableVersions = {
+                latestSupported: d.data.latestSupportedKubernetesVersion,
+                latestStable: d.data.latestStableKubernetesVersion,
+                lowestMinor: d.data.lowestMinorKubernetesVersion,
+                ...(typeof preview === "string" && preview !== "" ? { latestPreview: preview } : {}),
+            };
+            return { ok: true, event: { ...base, kind, available } };
+        }
+        case "clusterSupportEnding":
+        case "clusterSupportEnded": {
+            const d = SupportData.safeParse(r.data);
+            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            return { ok: true, event: { ...base, kind, kubernetesVersion: d.data.kubernetesVersion } };
+        }
+        default: {
+            const d = NodePoolData.safeParse(r.data);
+            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            return { ok: true, event: { ...base, kind, nodePoolName: d.data.nodePoolName } };
+        }
+    }
+}
+
+/** Parses a delivery: one event or an array of them. One result per event, in order. */
+export function parseAksEvents(body: unknown): AksEventParse[] {
+    if (Array.isArray(body)) {
+        if (body.length > 5000) return [reject(`batch: ${body.length} events, the limit is 5000`)];
+        return body.map((e) => parseAksEvent(e));
+    }
+    return [parseAksEvent(body)];
+}
+
+/** Builds an event as AKS publishes it, in the Event Grid schema (emulation, tests). */
+export function aksEventFor(spec: {
+    readonly kind: AksEventKind;
+    readonly clusterId: string;
+    readonly id: string;
+    readonly time: string;
+    readonly data: Readonly<Record<string, string>>;
+}): Record<string, unknown> {
+    const cluster = clusterRefOf(spec.clusterId);
+    if (typeof cluster === "string") throw new Error(`aksEventFor: ${cluster}`);
+    return {
+        topic: spec.clusterId,
+        subject: cluster.name,
+        eventType: AKS_EVENT_TYPES[spec.kind],
+        id: spec.id,
+        data: { ...spec.data },
+        dataVersion: "1",
+        metadataVersion: "1",
+        eventTime: spec.time,
+    };
+}
