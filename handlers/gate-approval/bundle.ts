@@ -50,6 +50,8 @@ function bundleOptions(handlerDir: string, outDir: string): esbuild.BuildOptions
         external: ["@azure/functions-core"],
         minify: true,
         sourcemap: "linked",
+        // Stack traces map to our sources' file and line; the sources' text need not ship in the package.
+        sourcesContent: false,
         metafile: true,
         logLevel: "silent",
     };
