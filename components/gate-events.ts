@@ -353,28 +353,16 @@ export class GateEvents extends pulumi.ComponentResource {
         ) =>
             new eventgrid.SystemTopicEventSubscription(
                 resourceName,
-                {
+                functionSubscriptionArgs({
                     resourceGroupName: topicResourceGroup,
                     systemTopicName: this.topicName,
                     eventSubscriptionName,
-                    eventDeliverySchema: "EventGridSchema",
                     filter,
-                    destination: {
-                        endpointType: "AzureFunction",
-                        resourceId: functionId,
-                        maxEventsPerBatch: 1,
-                        preferredBatchSizeInKilobytes: 64,
-                    },
+                    functionId,
                     retryPolicy,
-                    deadLetterWithResourceIdentity: {
-                        identity: { type: "SystemAssigned" },
-                        deadLetterDestination: {
-                            endpointType: "StorageBlob",
-                            resourceId: args.deadLetterStorageAccountId,
-                            blobContainerName: this.deadLetterContainerName,
-                        },
-                    },
-                },
+                    deadLetterStorageAccountId: args.deadLetterStorageAccountId,
+                    deadLetterContainerName: this.deadLetterContainerName,
+                }),
                 { parent: this, dependsOn },
             );
     }
@@ -398,4 +386,42 @@ export function validateGateEventsArgs(args: GateEventsArgs): void {
         args.rules.forEach((r) => compileRuleFilter(r, fleetId));
         compileLifecycleFilter(fleetId);
     }
+}
+
+/**
+ * An event subscription to the handler as every subscription of the project has it: Event Grid schema,
+ * one event per batch, the retry policy, dead-letter through the topic's identity.
+ */
+export function functionSubscriptionArgs(a: {
+    readonly resourceGroupName: pulumi.Input<string>;
+    readonly systemTopicName: pulumi.Input<string>;
+    readonly eventSubscriptionName: string;
+    readonly filter: pulumi.Input<EventSubscriptionFilter>;
+    readonly functionId: pulumi.Input<string>;
+    readonly retryPolicy: ReturnType<typeof resolveRetryPolicy>;
+    readonly deadLetterStorageAccountId: pulumi.Input<string>;
+    readonly deadLetterContainerName: pulumi.Input<string>;
+}): eventgrid.SystemTopicEventSubscriptionArgs {
+    return {
+        resourceGroupName: a.resourceGroupName,
+        systemTopicName: a.systemTopicName,
+        eventSubscriptionName: a.eventSubscriptionName,
+        eventDeliverySchema: "EventGridSchema",
+        filter: a.filter,
+        destination: {
+            endpointType: "AzureFunction",
+            resourceId: a.functionId,
+            maxEventsPerBatch: 1,
+            preferredBatchSizeInKilobytes: 64,
+        },
+        retryPolicy: a.retryPolicy,
+        deadLetterWithResourceIdentity: {
+            identity: { type: "SystemAssigned" },
+            deadLetterDestination: {
+                endpointType: "StorageBlob",
+                resourceId: a.deadLetterStorageAccountId,
+                blobContainerName: a.deadLetterContainerName,
+            },
+        },
+    };
 }

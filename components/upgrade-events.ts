@@ -15,6 +15,7 @@ import {
     checkedFunctionResourceId,
     deadLetterContainerId,
     deadLetterContainerName,
+    functionSubscriptionArgs,
     resolveRetryPolicy,
     storageAccountRef,
     type RetrySettings,
@@ -210,28 +211,16 @@ export class UpgradeEvents extends pulumi.ComponentResource {
             });
             this.subscriptions[m.name] = new eventgrid.SystemTopicEventSubscription(
                 `${name}-${m.name}-subscription`,
-                {
+                functionSubscriptionArgs({
                     resourceGroupName: topicGroup,
                     systemTopicName: topicName,
                     eventSubscriptionName: UPGRADE_EVENTS_SUBSCRIPTION_NAME,
-                    eventDeliverySchema: "EventGridSchema",
                     filter: { includedEventTypes },
-                    destination: {
-                        endpointType: "AzureFunction",
-                        resourceId: functionId,
-                        maxEventsPerBatch: 1,
-                        preferredBatchSizeInKilobytes: 64,
-                    },
+                    functionId,
                     retryPolicy,
-                    deadLetterWithResourceIdentity: {
-                        identity: { type: "SystemAssigned" },
-                        deadLetterDestination: {
-                            endpointType: "StorageBlob",
-                            resourceId: args.deadLetterStorageAccountId,
-                            blobContainerName: this.deadLetterContainerName,
-                        },
-                    },
-                },
+                    deadLetterStorageAccountId: args.deadLetterStorageAccountId,
+                    deadLetterContainerName: this.deadLetterContainerName,
+                }),
                 { parent: this, dependsOn: [writer, ...(args.dependsOn ?? [])] },
             );
         }
