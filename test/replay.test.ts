@@ -105,6 +105,21 @@ describe("replay", () => {
         expect(r.tokenAcquisitions).toBe(1);
     });
 
+    it("decides the same with the emulator on its own thread (as the CLI runs it), every gate seeded at once", async () => {
+        const events = [gateEventFor(salesGate), gateEventFor(blueGate), gateEventFor(salesGate)];
+        const here = await replay({ stack: "dev", events, now: IN_WINDOW, concurrency: 1 });
+        const there = await replay({ stack: "dev", events, now: IN_WINDOW, concurrency: 1, emulator: "worker" });
+        expect(there.decisions).toEqual(here.decisions);
+        expect(there.decisions.map((d) => d.outcome)).toEqual([
+            here.decisions[0]!.outcome,
+            here.decisions[1]!.outcome,
+            "already-completed",
+        ]);
+        expect(there.patches).toBe(here.patches);
+        // Both seeded gates exist in the worker's emulator: the second event of the sales gate found it Completed.
+        expect(there.requestLog.filter((q) => q.route === "gates.get" && q.status === 404)).toEqual([]);
+    });
+
     it("reads arrays, single events, batches and JSON lines", () => {
         const a = gateEventFor(salesGate);
         const b = gateEventFor(blueGate, { schema: "CloudEventSchemaV1_0" });

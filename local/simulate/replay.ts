@@ -176,7 +176,7 @@ interface ReplayEmulator {
     addMember(fleetId: string, member: MemberState): unknown;
     putUpdateRun(spec: UpdateRunSpec): unknown;
     putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): unknown;
-    addGate(gate: Omit<EmulatorGate, "eTag" | "id"> & { fleetId: string }): unknown;
+    addGates(gates: (Omit<EmulatorGate, "eTag" | "id"> & { fleetId: string })[]): unknown;
     requests(): Promise<{ route: string; status: number | string }[]>;
     patchCount(): Promise<number>;
     stop(): Promise<void>;
@@ -192,7 +192,7 @@ async function startEmulator(where: "in-process" | "worker"): Promise<ReplayEmul
         addMember: (fleetId, member) => emu.addMember(fleetId, member),
         putUpdateRun: (spec) => emu.putUpdateRun(spec),
         putUpdateStrategy: (fleetId, name, stages) => emu.putUpdateStrategy(fleetId, name, stages),
-        addGate: (gate) => emu.addGate(gate),
+        addGates: (gates) => gates.map((g) => emu.addGate(g)),
         requests: () => Promise.resolve(emu.requests.map((q) => ({ route: q.route, status: q.status }))),
         patchCount: () => Promise.resolve(emu.patchCount),
         stop: () => emu.stop(),
@@ -243,29 +243,28 @@ async function seedEmulator(
         seeding.push(emu.putUpdateRun({ fleetId, name: run, stages }));
     // The strategy a run started for an AKS upgrade event is built from (gates included).
     if (cfg.upgradeEvents) seeding.push(emu.putUpdateStrategy(fleetId, cfg.updateStrategy.name, strategyStages(cfg)));
-    const seeded = new Set<string>();
+    // All gates in one call: a worker answering thousands of messages one by one costs a second.
+    const gates = new Map<string, Parameters<ReplayEmulator["addGates"]>[0][number]>();
     for (const e of created) {
-        if (e.gateType !== "Approval" || seeded.has(e.gate.gateName)) continue;
-        seeded.add(e.gate.gateName);
-        seeding.push(
-            emu.addGate({
-                fleetId,
-                name: e.gate.gateName,
-                ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
-                gateType: "Approval",
-                state: "Pending",
-                target: {
-                    id: e.updateRunId,
-                    updateRunProperties: {
-                        name: e.updateRun.updateRunName,
-                        ...(e.stage !== undefined ? { stage: e.stage } : {}),
-                        ...(e.group !== undefined ? { group: e.group } : {}),
-                        timing: e.timing,
-                    },
+        if (e.gateType !== "Approval" || gates.has(e.gate.gateName)) continue;
+        gates.set(e.gate.gateName, {
+            fleetId,
+            name: e.gate.gateName,
+            ...(e.displayName !== undefined ? { displayName: e.displayName } : {}),
+            gateType: "Approval",
+            state: "Pending",
+            target: {
+                id: e.updateRunId,
+                updateRunProperties: {
+                    name: e.updateRun.updateRunName,
+                    ...(e.stage !== undefined ? { stage: e.stage } : {}),
+                    ...(e.group !== undefined ? { group: e.group } : {}),
+                    timing: e.timing,
                 },
-            }),
-        );
+            },
+        });
     }
+    if (gates.size > 0) seeding.push(emu.addGates([...gates.values()]));
     await Promise.all(seeding);
 }
 

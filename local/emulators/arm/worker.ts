@@ -20,6 +20,7 @@ interface Methods {
     putUpdateRun(spec: UpdateRunSpec): void;
     putUpdateStrategy(fleetId: string, name: string, stages: UpdateRunSpec["stages"]): string;
     addGate(gate: AddGateSpec): EmulatorGate;
+    addGates(gates: AddGateSpec[]): number;
     requests(): { route: RequestLogEntry["route"]; status: RequestLogEntry["status"] }[];
     patchCount(): number;
     stop(): void;
@@ -131,6 +132,11 @@ export class ArmEmulatorRemote {
         return this.call("addGate", gate);
     }
 
+    /** Adds many gates in one message (seeding thousands of gates one message each costs seconds). */
+    addGates(gates: AddGateSpec[]): Promise<number> {
+        return this.call("addGates", gates);
+    }
+
     /** Every request the emulator answered, in arrival order: route and status. */
     requests(): Promise<{ route: RequestLogEntry["route"]; status: RequestLogEntry["status"] }[]> {
         return this.call("requests");
@@ -169,6 +175,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
         putUpdateRun: async (spec) => running().putUpdateRun(spec),
         putUpdateStrategy: async (fleetId, name, stages) => running().putUpdateStrategy(fleetId, name, stages),
         addGate: async (gate) => running().addGate(gate),
+        addGates: async (gates) => gates.map((g) => running().addGate(g)).length,
         requests: async () => running().requests.map((q) => ({ route: q.route, status: q.status })),
         patchCount: async () => running().patchCount,
         async stop() {
