@@ -77,6 +77,8 @@ export function createHubSweepHandler(wiring: HubSweepWiring) {
                 function: HUB_SWEEP_FUNCTION,
                 source: result.source,
                 resourceVersion: result.resourceVersion ?? null,
+                // Each listed and watched scope: the cluster scope and each namespace of a namespaced placement.
+                scopes: result.scopes.map((x) => ({ namespace: x.namespace ?? null, source: x.source })),
                 decisions: result.decisions.length,
             }),
         );
