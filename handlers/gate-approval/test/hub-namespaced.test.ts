@@ -224,7 +224,7 @@ describe("HubReconciler over namespaces", () => {
         expect(t2.scopes.map((s) => s.source)).toEqual(["watch", "watch"]);
         expect(t2.decisions.map((d) => [d.namespace, d.request, d.outcome])).toEqual([["apps", later, "approved"]]);
 
-        const collections = hub.requests.map((q) => q.path.split("?")[0]).filter((p) => !/\/[^/]+-canary/.test(p));
+        const collections = hub.requests.map((q) => q.path.split("?")[0]!).filter((p) => !/\/[^/]+-canary/.test(p));
         expect(new Set(collections)).toEqual(
             new Set([
                 `${API}/clusterapprovalrequests`,
