@@ -8,7 +8,12 @@ import { Access } from "./components/access";
 import { Fleet } from "./components/fleet";
 import { GateEvents } from "./components/gate-events";
 import { GateHandler } from "./components/gate-handler";
-import { HubPlacements } from "./components/hub-placements";
+import {
+    hubMemberClustersSetting,
+    hubPlacementsSetting,
+    type HubAppSettingInputs,
+} from "./components/handler-settings";
+import { fleetHubEndpoint, handlerPlacements, HubPlacements, type HubEndpoint } from "./components/hub-placements";
 import { UpdateStrategy } from "./components/update-strategy";
 import { isPlacementRule } from "./core/placement";
 import { UpgradeEvents } from "./components/upgrade-events";
@@ -67,6 +72,9 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
           )
         : undefined;
 
+    // Placements on the hub: the program creates them there, and the handler's loop decides their approvals.
+    const hub = cfg.placements.length > 0 ? hubWiring(cfg, fleet) : undefined;
+
     const handler = new GateHandler("handler", {
         resourceGroupName: fleet.resourceGroupName,
         location: cfg.location,
@@ -83,6 +91,7 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         escalateAfterMinutes: cfg.handler.escalateAfterMinutes,
         nodeVersion: cfg.handler.nodeVersion,
         ...(cfg.handler.notifyWebhookUrl ? { notifyWebhookUrl: cfg.handler.notifyWebhookUrl } : {}),
+        ...(hub ? { hub: hub.settings } : {}),
         tags,
     });
 
@@ -109,12 +118,13 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         tags,
     });
 
-    if (cfg.placements.length > 0)
+    if (hub)
         new HubPlacements("hub", {
             resourceGroupName: fleet.resourceGroupName,
             fleetName: fleet.fleetName,
             placements: cfg.placements,
             handlerPrincipalId: handler.principalId,
+            hubEndpoint: hub.endpoint,
             // Stage label selectors see only members that have joined.
             dependsOn: Object.values(fleet.members),
         });
@@ -136,6 +146,30 @@ export function fleetGates(cfg: StackConfig): FleetGatesOutputs {
         subscriptionNames: events.subscriptionNames,
         approversGroupId: access.approversGroupId,
         subscribersGroupId: access.subscribersGroupId,
+    };
+}
+
+/**
+ * The hub's endpoint, read once from the fleet's `listCredentials` for both the kubernetes provider
+ * and the handler, and the handler's hub app settings: the placements as the program names them on
+ * the hub, and each member's cluster id keyed by member (the MemberCluster's name on the hub).
+ */
+function hubWiring(
+    cfg: StackConfig,
+    fleet: Fleet,
+): { endpoint: pulumi.Output<HubEndpoint>; settings: HubAppSettingInputs } {
+    const endpoint = fleetHubEndpoint({ resourceGroupName: fleet.resourceGroupName, fleetName: fleet.fleetName });
+    const memberNames = cfg.members.map((m) => m.name);
+    return {
+        endpoint,
+        settings: {
+            server: endpoint.server,
+            caData: endpoint.apply((e) => e.caData ?? ""),
+            placementsJson: hubPlacementsSetting(handlerPlacements(cfg.placements)),
+            memberClustersJson: pulumi
+                .all(fleet.memberClusterIds)
+                .apply((ids) => hubMemberClustersSetting(memberNames, ids)),
+        },
     };
 }
 

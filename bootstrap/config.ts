@@ -41,6 +41,11 @@ export interface StackTarget {
     readonly resourceGroupName: string;
     readonly fleetName: string;
     readonly handlerRoleScope: "fleet" | "custom-role";
+    /**
+     * The stack creates placements, strategies and the handler's hub roles on its fleet's hub
+     * (`fleet.hubCluster` and `placements`): its deploy needs a data-plane role on the hub.
+     */
+    readonly hubPlacements?: boolean;
 }
 
 export interface BootstrapConfig {
@@ -148,6 +153,7 @@ export function readStackTarget(stack: string, dir = REPOSITORY_ROOT): StackTarg
         resourceGroupName: cfg.resourceGroupName,
         fleetName: cfg.fleet.name,
         handlerRoleScope: cfg.handler.roleScope,
+        hubPlacements: cfg.fleet.hubCluster && cfg.placements.length > 0,
     };
 }
 

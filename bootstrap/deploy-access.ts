@@ -16,11 +16,23 @@
  *   creates the approvers and subscribers groups (`components/access.ts`), owned by this identity, and
  *   checks their names are unique (`preventDuplicateNames`), which lists groups by name. With
  *   `Group.Create` an application manages only the groups it owns.
+ * - **Azure Kubernetes Fleet Manager RBAC Cluster Admin at the subscription, when a stack has placements**:
+ *   through the kubernetes provider the program creates cluster-scoped objects on the fleet's hub
+ *   (ClusterResourcePlacements, ClusterStagedUpdateStrategies, the handler's ClusterRole and
+ *   ClusterRoleBinding; Roles and RoleBindings for namespaced placements). Contributor has no data
+ *   actions; RBAC Writer and Admin are namespace-scoped and cannot write cluster-scoped resources;
+ *   RBAC Cluster Writer writes "most cluster-scoped resources" but no roles or bindings, and Kubernetes
+ *   lets only an identity that holds a role's rights create or bind it: Cluster Admin is the narrowest
+ *   built-in role that can. Its scope is the subscription, not the fleet: the bootstrap runs before the
+ *   stacks' first deploy, when neither the fleet nor its resource group exists, and Azure refuses a role
+ *   assignment whose scope does not exist. It adds little to Contributor on the same subscription
+ *   (which can run commands on the member clusters); put production in its own subscription.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
 import { CONDITION_VERSION, constrainRolesCondition } from "../core/abac";
+import { FLEET_HUB_ROLES } from "../core/hub-access";
 import { BUILTIN_ROLES, deterministicGuid, roleDefinitionId } from "../core/roles";
 import { stableRoleAssignment } from "../components/role-assignment";
 
@@ -51,6 +63,11 @@ export interface DeployAccessArgs {
     readonly assignableRoleGuids: pulumi.Input<string[]>;
     /** Prefix of the custom role's name, e.g. `fleet-gates-dev-prod`. */
     readonly roleNamePrefix: pulumi.Input<string>;
+    /**
+     * Stacks that create objects on their fleet's hub (placements): with any, the identity gets Fleet
+     * Manager RBAC Cluster Admin at the subscription.
+     */
+    readonly hubStacks?: readonly string[];
 }
 
 /** GUID of the role-definition writer custom role of a subscription and prefix. */
@@ -136,6 +153,13 @@ export class DeployAccess extends pulumi.ComponentResource {
         assign("role-definition-writer", writerId, "fleet-gates deploys: maintain the program's custom roles.", {}, [
             writer,
         ]);
+
+        if ((args.hubStacks ?? []).length > 0)
+            assign(
+                "hub-cluster-admin",
+                builtin(FLEET_HUB_ROLES.rbacClusterAdmin),
+                `fleet-gates deploys: create the placements, strategies and the gate handler's roles on the fleet hubs of ${args.hubStacks!.join(", ")}.`,
+            );
 
         const graph = azuread.getServicePrincipalOutput({ clientId: MICROSOFT_GRAPH_CLIENT_ID }, parent);
         for (const [permission, appRoleId] of Object.entries(DEPLOY_GRAPH_APP_ROLES)) {

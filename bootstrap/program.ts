@@ -62,6 +62,7 @@ export function bootstrap(cfg: BootstrapConfig): BootstrapOutputs {
         principalKey: `github-app:${cfg.namePrefix}-github-deploy`,
         assignableRoleGuids,
         roleNamePrefix: cfg.namePrefix,
+        hubStacks: cfg.stacks.filter((s) => s.hubPlacements === true).map((s) => s.stack),
     });
 
     return {

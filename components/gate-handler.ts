@@ -24,6 +24,7 @@ import {
     handlerAppSettings,
     METRICS_ENDPOINT_TEMPLATE,
     sweepSchedule,
+    type HubAppSettingInputs,
 } from "./handler-settings";
 import { stableRoleAssignment } from "./role-assignment";
 import {
@@ -31,6 +32,7 @@ import {
     GATE_EVENT_FUNCTION,
     HANDLER_FUNCTIONS,
     HandlerPackage,
+    HUB_APPROVAL_FUNCTION,
     HandlerPublish,
     scmBaseUrlFor,
 } from "./handler-package";
@@ -79,6 +81,11 @@ export interface GateHandlerArgs {
     readonly escalateAfterMinutes: number;
     /** Teams/Slack-compatible webhook; a secret, stored only as an app setting. */
     readonly notifyWebhookUrl?: pulumi.Input<string>;
+    /**
+     * The hub approval loop's settings (`HUB_*`), when the stack has placements on a hub: the app then
+     * runs the `approval-requests` timer, and the publish waits for it.
+     */
+    readonly hub?: HubAppSettingInputs;
     /** Flex Consumption Node.js version (default "22"). */
     readonly nodeVersion?: "20" | "22";
     readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -93,7 +100,7 @@ export interface GateHandlerArgs {
 }
 
 export { FLEX_DEPRECATED_APP_SETTINGS, handlerAppSettings, METRICS_ENDPOINT_TEMPLATE, sweepSchedule };
-export type { AppSettingInputs } from "./handler-settings";
+export type { AppSettingInputs, HubAppSettingInputs } from "./handler-settings";
 
 const NAME_PART = /^[a-z0-9][a-z0-9-]{0,19}$/;
 const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -230,7 +237,7 @@ export class GateHandler extends pulumi.ComponentResource {
                     .apply(([host, states]) => scmBaseUrlFor(host, states ?? [])),
                 zipPath: pkg.zipPath,
                 packageHash: pkg.sha256,
-                functionNames: [...HANDLER_FUNCTIONS],
+                functionNames: [...HANDLER_FUNCTIONS, ...(args.hub ? [HUB_APPROVAL_FUNCTION] : [])],
                 ...(args.publishToken !== undefined ? { accessToken: args.publishToken } : {}),
             },
             {
@@ -409,6 +416,7 @@ export class GateHandler extends pulumi.ComponentResource {
                         sweepMinutes: args.sweepMinutes,
                         escalateAfterMinutes: args.escalateAfterMinutes,
                         notifyWebhookUrl: args.notifyWebhookUrl,
+                        ...(args.hub !== undefined ? { hub: args.hub } : {}),
                     }).map((x) => [x.name, x.value]),
                 ),
             },

@@ -38,6 +38,7 @@ export {
     GATE_SWEEP_FUNCTION,
     HANDLER_DIR,
     HANDLER_FUNCTIONS,
+    HUB_APPROVAL_FUNCTION,
     zipFiles,
     type HandlerPackage,
     type ZipEntry,

@@ -1,6 +1,7 @@
 /**
- * The gate handler's app settings and timer schedule: what the Function App is configured with, as
- * pure functions of the stack (tested with tables), apart from the component that creates the app.
+ * The gate handler's app settings and timer schedules: what the Function App is configured with, as
+ * pure functions of the stack (tested with tables), apart from the component that creates the app;
+ * with placements on a hub, the approval loop's `HUB_*` settings too.
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -49,6 +50,67 @@ export interface AppSettingInputs {
     readonly sweepMinutes: number;
     readonly escalateAfterMinutes: number;
     readonly notifyWebhookUrl?: pulumi.Input<string>;
+    /** The hub approval loop's settings, when the stack has placements on a hub. */
+    readonly hub?: HubAppSettingInputs;
+}
+
+/**
+ * What the hub approval loop reads (`handlers/gate-approval/src/hub/settings.ts`): where the hub is,
+ * which placements are the stack's, and the members' clusters by member name.
+ */
+export interface HubAppSettingInputs {
+    /** `HUB_SERVER`: the hub's API server URL (https), from the fleet's `listCredentials`. */
+    readonly server: pulumi.Input<string>;
+    /** `HUB_CA_DATA`: the CA the hub's server certificate chains to (base64 PEM), from the same kubeconfig. */
+    readonly caData?: pulumi.Input<string>;
+    /** `HUB_PLACEMENTS`: JSON `[{ name, strategyName, namespace? }]` (`hubPlacementsSetting`). */
+    readonly placementsJson: pulumi.Input<string>;
+    /** `HUB_MEMBER_CLUSTERS`: JSON member name → AKS cluster id (`hubMemberClustersSetting`). */
+    readonly memberClustersJson: pulumi.Input<string>;
+}
+
+/**
+ * NCRONTAB of the hub approval loop's timer (`HUB_SCHEDULE`): every 30 seconds. The README's staged
+ * rollouts section weighs this period: decision latency against executions and GB-s.
+ */
+export const HUB_SCHEDULE = "*/30 * * * * *";
+
+/** `HUB_PLACEMENTS`: the handler's placements as JSON, in config order. */
+export function hubPlacementsSetting(
+    placements: readonly { readonly name: string; readonly strategyName: string; readonly namespace?: string }[],
+): string {
+    if (placements.length === 0) throw new Error("HUB_PLACEMENTS needs at least one placement");
+    return JSON.stringify(
+        placements.map((p) => ({
+            name: p.name,
+            strategyName: p.strategyName,
+            ...(p.namespace !== undefined ? { namespace: p.namespace } : {}),
+        })),
+    );
+}
+
+/**
+ * `HUB_MEMBER_CLUSTERS`: member (MemberCluster) name → its AKS cluster's ARM id, as JSON sorted by
+ * member name (reordering members in config changes nothing).
+ */
+export function hubMemberClustersSetting(
+    memberNames: readonly string[],
+    clusterIds: Readonly<Record<string, string>>,
+): string {
+    const missing = memberNames.filter((m) => !clusterIds[m]);
+    if (missing.length > 0) throw new Error(`HUB_MEMBER_CLUSTERS: no cluster id for member(s) ${missing.join(", ")}`);
+    return JSON.stringify(Object.fromEntries([...memberNames].sort().map((m) => [m, clusterIds[m]!])));
+}
+
+/** The hub loop's app settings; the loop's timer is registered only when `HUB_SERVER` is set. */
+function hubAppSettings(hub: HubAppSettingInputs): { name: string; value: pulumi.Input<string> }[] {
+    return [
+        { name: "HUB_SERVER", value: hub.server },
+        ...(hub.caData !== undefined ? [{ name: "HUB_CA_DATA", value: hub.caData }] : []),
+        { name: "HUB_PLACEMENTS", value: hub.placementsJson },
+        { name: "HUB_MEMBER_CLUSTERS", value: hub.memberClustersJson },
+        { name: "HUB_SCHEDULE", value: HUB_SCHEDULE },
+    ];
 }
 
 /**
@@ -81,6 +143,7 @@ export function handlerAppSettings(s: AppSettingInputs): { name: string; value: 
         { name: "METRICS_ENDPOINT", value: METRICS_ENDPOINT_TEMPLATE },
     ];
     if (s.upgradeEventsJson !== undefined) settings.push({ name: "UPGRADE_EVENTS", value: s.upgradeEventsJson });
+    if (s.hub !== undefined) settings.push(...hubAppSettings(s.hub));
     if (s.notifyWebhookUrl !== undefined) {
         settings.push({ name: "NOTIFY_WEBHOOK_URL", value: pulumi.secret(s.notifyWebhookUrl) });
     }

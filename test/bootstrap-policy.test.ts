@@ -13,7 +13,8 @@ const DIR = path.join(PROJECT_ROOT, "bootstrap");
 describe("the policy pack over the bootstrap at a first preview", () => {
     it("has no violation, and no policy that cannot run", async () => {
         const plan = await planStack("example", { dir: DIR, program: path.join(DIR, "index.ts"), preview: true });
-        expect(plan.resources.filter((r) => r.type === "azure-native:authorization:RoleAssignment")).toHaveLength(4);
+        // Reader (preview); Contributor, RBAC Administrator, role-definition writer and hub Cluster Admin (deploy; dev has placements).
+        expect(plan.resources.filter((r) => r.type === "azure-native:authorization:RoleAssignment")).toHaveLength(5);
         expect(plan.resources[0]!.urn.split("::")[1]).toBe("fleet-gates-bootstrap");
         expect(await evaluatePolicies(plan)).toEqual([]);
     });

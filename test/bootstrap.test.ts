@@ -18,6 +18,7 @@ import { federatedCredentials } from "../bootstrap/github-identity";
 import { bootstrap } from "../bootstrap/program";
 import { CONDITION_VERSION, constrainRolesCondition } from "../core/abac";
 import { fleetId } from "../core/arm-id";
+import { FLEET_HUB_ROLES } from "../core/hub-access";
 import { AZURE_TOKEN_EXCHANGE_AUDIENCE, GITHUB_OIDC_ISSUER } from "../core/github-oidc";
 import {
     BUILTIN_ROLES,
@@ -36,12 +37,14 @@ const DEV: StackTarget = {
     resourceGroupName: "rg-fleet-dev",
     fleetName: "flt-dev",
     handlerRoleScope: "fleet",
+    hubPlacements: true,
 };
 const PROD: StackTarget = {
     stack: "prod",
     resourceGroupName: "rg-fleet-gates-prod",
     fleetName: "flt-prod",
     handlerRoleScope: "custom-role",
+    hubPlacements: false,
 };
 const targets: Record<string, StackTarget> = { dev: DEV, prod: PROD };
 const readFake = (s: string) => {
@@ -148,8 +151,10 @@ describe("bootstrap config", () => {
     });
 });
 
-async function planBootstrap(): Promise<{ resources: PlannedResource[]; outputs: Record<string, unknown> }> {
-    const cfg = parseBootstrapConfig({ repository: "contoso/fleet-gates", stacks: ["dev", "prod"] }, readFake);
+async function planBootstrap(
+    stacks: string[] = ["dev", "prod"],
+): Promise<{ resources: PlannedResource[]; outputs: Record<string, unknown> }> {
+    const cfg = parseBootstrapConfig({ repository: "contoso/fleet-gates", stacks }, readFake);
     const run = await runUnderMocks(() => bootstrap(cfg), ENV);
     return { resources: run.resources, outputs: (await resolveOutputs(run.result)) as Record<string, unknown> };
 }
@@ -202,7 +207,7 @@ describe("bootstrap under mocks", () => {
         expect(graph.filter((g) => g.inputs.principalObjectId === previewSp)).toEqual([]);
     });
 
-    it("gives the deploy identity Contributor, RBAC Administrator under the constrain-roles condition, the role-definition writer and Graph Group.Create/GroupMember.Read.All", async () => {
+    it("gives the deploy identity Contributor, RBAC Administrator under the constrain-roles condition, the role-definition writer, hub Cluster Admin (a stack has placements) and Graph Group.Create/GroupMember.Read.All", async () => {
         const { resources, outputs } = await planBootstrap();
         const deploySp = named(resources, "deploy-sp").outputs.objectId;
         const grants = ofType(resources, "azure-native:authorization:RoleAssignment").filter(
@@ -219,9 +224,15 @@ describe("bootstrap under mocks", () => {
                 BUILTIN_ROLES.contributor,
                 BUILTIN_ROLES.roleBasedAccessControlAdministrator,
                 String(writer.inputs.roleDefinitionId),
+                // dev has placements on its fleet's hub: the deploy creates objects there.
+                FLEET_HUB_ROLES.rbacClusterAdmin,
             ].sort(),
         );
+        // At the subscription: the bootstrap runs before the fleets (and their resource groups) exist.
         for (const g of grants) expect(g.inputs.scope).toBe(`/subscriptions/${SUB}`);
+        expect(named(resources, "deploy-access-hub-cluster-admin").inputs.description).toBe(
+            "fleet-gates deploys: create the placements, strategies and the gate handler's roles on the fleet hubs of dev.",
+        );
         const admin = named(resources, "deploy-access-rbac-administrator");
         const allowed = deployAssignableRoleGuids([DEV, PROD], SUB);
         expect(admin.inputs.condition).toBe(constrainRolesCondition(allowed));
@@ -236,6 +247,15 @@ describe("bootstrap under mocks", () => {
         );
         expect(new Set(graph.map((g) => g.inputs.resourceObjectId)).size).toBe(1);
         expect(roleDefinitionId(SUB, String(writer.inputs.roleDefinitionId))).toBe(writer.id);
+    });
+
+    it("gives no hub role when no stack of the subscription has placements", async () => {
+        const { resources } = await planBootstrap(["prod"]);
+        const roles = ofType(resources, "azure-native:authorization:RoleAssignment").map((a) =>
+            roleGuidOf(String(a.inputs.roleDefinitionId)),
+        );
+        expect(roles).not.toContain(FLEET_HUB_ROLES.rbacClusterAdmin);
+        expect(roles).toContain(BUILTIN_ROLES.contributor);
     });
 
     it("parents every resource to its component, named after it, and registers the component's public outputs", async () => {

@@ -239,6 +239,100 @@ describe("hub emulator with @kubernetes/client-node", () => {
     });
 });
 
+describe("hub emulator: namespaced ApprovalRequests with @kubernetes/client-node", () => {
+    const plural = "approvalrequests";
+    const approved = {
+        type: "Approved",
+        status: "True",
+        observedGeneration: 1,
+        reason: "Test",
+        message: "ok",
+        lastTransitionTime: "2026-12-01T00:00:00Z",
+    };
+
+    it("lists, watches and status-patches per namespace", async () => {
+        const { api, kc } = await start();
+        const list0 = await api.listNamespacedCustomObject({ group, version: V, namespace: "apps", plural });
+        const events: string[] = [];
+        const done = new Promise<unknown>((resolve) => {
+            void new Watch(kc).watch(
+                `/apis/${group}/${V}/namespaces/apps/${plural}`,
+                { resourceVersion: list0.metadata.resourceVersion, timeoutSeconds: 1 },
+                (type, obj: { metadata: { name: string; namespace: string } }) =>
+                    events.push(`${type} ${obj.metadata.namespace}/${obj.metadata.name}`),
+                resolve,
+            );
+        });
+        await new Promise((r) => setTimeout(r, 100));
+        const created = await api.createNamespacedCustomObject({
+            group,
+            version: V,
+            namespace: "apps",
+            plural,
+            body: request("run-1", "canary"),
+        });
+        expect(created).toMatchObject({ kind: "ApprovalRequest", metadata: { namespace: "apps", generation: 1 } });
+        await api.createNamespacedCustomObject({
+            group,
+            version: V,
+            namespace: "other",
+            plural,
+            body: request("run-1", "canary"),
+        });
+
+        const inApps = await api.listNamespacedCustomObject({ group, version: V, namespace: "apps", plural });
+        expect(inApps.items.map((o: { metadata: { namespace: string } }) => o.metadata.namespace)).toEqual(["apps"]);
+        const everywhere = await api.listClusterCustomObject({ group, version: V, plural });
+        expect(everywhere.items.map((o: { metadata: { namespace: string } }) => o.metadata.namespace).sort()).toEqual([
+            "apps",
+            "other",
+        ]);
+
+        const patched = await api.patchNamespacedCustomObjectStatus(
+            {
+                group,
+                version: V,
+                namespace: "apps",
+                plural,
+                name: "run-1-after-canary",
+                body: {
+                    metadata: { resourceVersion: created.metadata.resourceVersion },
+                    status: { conditions: [approved] },
+                },
+            },
+            merge,
+        );
+        expect(patched.status.conditions).toEqual([approved]);
+        expect(hub!.requests.at(-1)?.path).toBe(
+            `/apis/${group}/${V}/namespaces/apps/${plural}/run-1-after-canary/status`,
+        );
+        // The other namespace's request of the same name is untouched, and a stale resourceVersion conflicts.
+        expect(hub!.get(plural, "run-1-after-canary", "other")?.status).toBeUndefined();
+        await expect(
+            api.patchNamespacedCustomObjectStatus(
+                {
+                    group,
+                    version: V,
+                    namespace: "apps",
+                    plural,
+                    name: "run-1-after-canary",
+                    body: {
+                        metadata: { resourceVersion: created.metadata.resourceVersion },
+                        status: { conditions: [] },
+                    },
+                },
+                merge,
+            ),
+        ).rejects.toMatchObject({ code: 409 });
+        await expect(
+            api.getNamespacedCustomObject({ group, version: V, namespace: "nope", plural, name: "run-1-after-canary" }),
+        ).rejects.toMatchObject({ code: 404 });
+
+        await done;
+        expect(events).toEqual(["ADDED apps/run-1-after-canary", "MODIFIED apps/run-1-after-canary"]);
+    });
+});
+
 describe("hub emulator helpers", () => {
     it.each<[string, unknown]>([
         ["a=b,c=d", { matchLabels: { a: "b", c: "d" }, matchExpressions: [] }],

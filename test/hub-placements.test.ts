@@ -63,12 +63,12 @@ describe("the tutorial stack under mocks", () => {
                 stages: [
                     {
                         name: "staging",
-                        labelSelector: { matchLabels: { env: "staging" } },
+                        labelSelector: { matchLabels: { environment: "staging" } },
                         afterStageTasks: [{ type: "TimedWait", waitTime: "1m" }],
                     },
                     {
                         name: "canary",
-                        labelSelector: { matchLabels: { env: "canary" } },
+                        labelSelector: { matchLabels: { environment: "canary" } },
                         sortingLabelKey: "order",
                         afterStageTasks: [{ type: "Approval" }],
                     },
@@ -86,6 +86,24 @@ describe("the tutorial stack under mocks", () => {
             strategy: { type: "External" },
         });
         expect(placement?.dependencies).toContain(strategy?.urn);
+    });
+
+    it("labels the members as the tutorial does; the clusters keep the stack's environment tag", () => {
+        const members = plan.resources.filter((r) => /^fleet-member[123]-member$/.test(r.name));
+        expect(
+            Object.fromEntries(
+                members.map((m) => [
+                    m.inputs.resourceName,
+                    (m.inputs.properties as { labels: Record<string, string> }).labels,
+                ]),
+            ),
+        ).toEqual({
+            member1: { environment: "canary", order: "2" },
+            member2: { environment: "staging" },
+            member3: { environment: "canary", order: "1" },
+        });
+        for (const c of of("azure-native:containerservice:ManagedCluster"))
+            expect((c.inputs.tags as Record<string, string>).environment, c.name).toBe("tutorial");
     });
 
     it("talks to the hub through one provider whose kubeconfig (with its token) stays a secret", () => {

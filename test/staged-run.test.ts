@@ -92,6 +92,23 @@ describe("staged run rehearsal of the tutorial topology", () => {
     });
 });
 
+describe("staged run rehearsal of a namespaced placement", () => {
+    it("runs a StagedUpdateRun in the placement's namespace; the handler approves its ApprovalRequest there", async () => {
+        const config = tutorial();
+        const namespaced = {
+            ...config,
+            placements: config.placements.map((p) => ({ ...p, scope: "Namespaced" as const, namespace: "apps" })),
+        };
+        const [run] = await rehearseStagedRuns({ config: namespaced, subscriptionId: sub, now: NOW });
+        expect(run!.stuck).toEqual([]);
+        expect(stagedRunJson(run!).stages.map((s) => [s.name, s.clusters, s.tasks.map((t) => t.outcome)])).toEqual([
+            ["staging", ["member2"], ["waited"]],
+            ["canary", ["member3", "member1"], ["approved"]],
+        ]);
+        expect(run!.timeline.some((l) => l.includes("handler: approved by rule canary-approval"))).toBe(true);
+    });
+});
+
 describe("stage-run", () => {
     const placement = tutorial().placements[0]!;
 

@@ -18,8 +18,13 @@ export const HANDLER_DIR = path.resolve(__dirname);
 export const GATE_EVENT_FUNCTION = "gate-event";
 /** The reconcile sweep timer (`src/functions/sweep.ts`). */
 export const GATE_SWEEP_FUNCTION = "gate-sweep";
-/** Functions the bundle registers; the publish waits until ARM lists all of them. */
+/** Functions the bundle always registers; the publish waits until ARM lists all of them. */
 export const HANDLER_FUNCTIONS: readonly string[] = [GATE_EVENT_FUNCTION, GATE_SWEEP_FUNCTION];
+/**
+ * The hub approval loop's timer (`src/functions/approval-requests.ts`), registered only when the app
+ * has `HUB_SERVER`: the publish of a stack with placements waits for it too.
+ */
+export const HUB_APPROVAL_FUNCTION = "approval-requests";
 
 export interface HandlerPackage {
     /** The deploy folder: `host.json`, a dependency-free `package.json`, `index.js` (+ map). */

@@ -1,10 +1,11 @@
 /**
  * Rehearsal of a staged workload rollout on the fleet hub, on a virtual clock: a
  * ClusterStagedUpdateRun of each placement (or one placement at a given resource snapshot, as
- * `stage-run` and a rollback create it) walks its stages as KubeFleet's run controller does —
- * members selected by label and ordered by `sortingLabelKey`, updated `maxConcurrency` at a time,
- * TimedWait on the virtual clock, each Approval task a ClusterApprovalRequest created on the loopback
- * hub emulator and decided by the real handler code (the reconcile loop over `@kubernetes/client-node`),
+ * `stage-run` and a rollback create it; a StagedUpdateRun in its namespace for a namespaced placement)
+ * walks its stages as KubeFleet's run controller does — members selected by label and ordered by
+ * `sortingLabelKey`, updated `maxConcurrency` at a time, TimedWait on the virtual clock, each Approval
+ * task a ClusterApprovalRequest (or namespaced ApprovalRequest) created on the loopback hub
+ * emulator and decided by the real handler code (the reconcile loop and its hub client, over TLS),
  * with `clusterHealth` answered by the loopback ARM emulator. A request nobody approves is stuck.
  */
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
@@ -27,7 +28,7 @@ import { readSettings } from "../../handlers/gate-approval/src/settings";
 import { MemoryStateStore } from "../../handlers/gate-approval/src/state";
 import type { StackConfig } from "../../config";
 import { ArmEmulator } from "../emulators/arm";
-import { HubEmulator } from "../emulators/hub/hub-emulator";
+import { HubEmulator, type HubPlural } from "../emulators/hub/hub-emulator";
 import { loopbackCertificate } from "../emulators/tls";
 
 export type StagedTaskOutcome = "approved" | "manual" | "held" | "waited";
@@ -142,6 +143,7 @@ export async function rehearseStagedRuns(opts: StagedRunOptions): Promise<Staged
                     placements: opts.config.placements.map((x) => ({
                         name: x.name,
                         strategyName: x.strategyName ?? x.name,
+                        ...(x.scope === "Namespaced" && x.namespace !== undefined ? { namespace: x.namespace } : {}),
                     })),
                     rules: opts.config.approvals,
                     memberClusterIds,
@@ -151,7 +153,7 @@ export async function rehearseStagedRuns(opts: StagedRunOptions): Promise<Staged
                 // The rehearsal lists every tick: the same decisions as a resumed watch, without real waiting.
                 { fullListEveryMs: 0 },
             );
-            results.push(await runOne(p, opts, hub, reconciler, clock));
+            results.push(await new StagedRun(p, opts, hub, reconciler, clock).execute());
         }
         return results;
     } finally {
@@ -160,182 +162,275 @@ export async function rehearseStagedRuns(opts: StagedRunOptions): Promise<Staged
     }
 }
 
-async function runOne(
-    p: PlacementSpec,
-    opts: StagedRunOptions,
-    hub: HubEmulator,
-    reconciler: HubReconciler,
-    clock: { now: number },
-): Promise<StagedRunResult> {
-    const snapshot = opts.snapshot ?? "1";
-    const run = opts.run ?? `${p.name}-run-${snapshot}`;
-    const start = clock.now;
-    const timeline: string[] = [];
-    const say = (where: string, what: string) =>
-        timeline.push(`+${formatElapsed(clock.now - start)}  ${iso(clock.now)}  ${where.padEnd(24)} ${what}`);
-    const stages = planStages(p, opts.config.members);
-    const strategyName = p.strategyName ?? p.name;
-    const unavailable = new Set(opts.unavailable ?? []);
-    const tickMs = (opts.tickSeconds ?? 30) * 1000;
-    const horizon = start + (opts.horizonHours ?? 168) * 3_600_000;
-    const placementStatus: { clusterName: string; conditions: { type: string; status: string; reason: string }[] }[] =
-        [];
+/** The plurals of a placement's objects on the hub (cluster-scoped, or namespaced twins) and its namespace. */
+interface RunObjects {
+    readonly placement: HubPlural;
+    readonly run: HubPlural;
+    readonly request: HubPlural;
+    readonly namespace: string | undefined;
+}
 
-    if (!hub.get("clusterresourceplacements", p.name))
-        hub.create("clusterresourceplacements", {
-            metadata: { name: p.name },
-            spec: { resourceSelectors: p.resourceSelectors, strategy: { type: "External" } },
+function runObjects(p: PlacementSpec): RunObjects {
+    return p.scope === "Namespaced"
+        ? {
+              placement: "resourceplacements",
+              run: "stagedupdateruns",
+              request: "approvalrequests",
+              namespace: p.namespace,
+          }
+        : {
+              placement: "clusterresourceplacements",
+              run: "clusterstagedupdateruns",
+              request: "clusterapprovalrequests",
+              namespace: undefined,
+          };
+}
+
+/** One rehearsed run: the run controller's side on the hub emulator, on the virtual clock. */
+class StagedRun {
+    private readonly snapshot: string;
+    private readonly run: string;
+    private readonly start: number;
+    private readonly stages: ReturnType<typeof planStages>;
+    private readonly objects: RunObjects;
+    private readonly unavailable: ReadonlySet<string>;
+    private readonly timeline: string[] = [];
+    private readonly stuck: string[] = [];
+    private readonly clusterConds = new Map<string, { type: string; status: string }[]>();
+    private readonly placementStatus: {
+        clusterName: string;
+        conditions: { type: string; status: string; reason: string }[];
+    }[] = [];
+
+    constructor(
+        private readonly p: PlacementSpec,
+        private readonly opts: StagedRunOptions,
+        private readonly hub: HubEmulator,
+        private readonly reconciler: HubReconciler,
+        private readonly clock: { now: number },
+    ) {
+        this.snapshot = opts.snapshot ?? "1";
+        this.run = opts.run ?? `${p.name}-run-${this.snapshot}`;
+        this.start = clock.now;
+        this.stages = planStages(p, opts.config.members);
+        this.objects = runObjects(p);
+        this.unavailable = new Set(opts.unavailable ?? []);
+    }
+
+    private say(where: string, what: string): void {
+        const now = this.clock.now;
+        this.timeline.push(`+${formatElapsed(now - this.start)}  ${iso(now)}  ${where.padEnd(24)} ${what}`);
+    }
+
+    /** The run's status as the controller reports it: each stage's clusters and task requests. */
+    private runStatus() {
+        const run = this.run;
+        const tasks = (s: (typeof this.stages)[number], timing: GateTiming) =>
+            s.tasks
+                .filter((t) => t.timing === timing)
+                .map((t) => ({
+                    type: t.type,
+                    ...(t.type === "Approval" ? { approvalRequestName: approvalRequestName(run, s.name, timing) } : {}),
+                }));
+        return {
+            stagesStatus: this.stages.map((s) => ({
+                stageName: s.name,
+                clusters: s.clusters.map((c) => ({ clusterName: c, conditions: this.clusterConds.get(c) ?? [] })),
+                beforeStageTaskStatus: tasks(s, "Before"),
+                afterStageTaskStatus: tasks(s, "After"),
+            })),
+        };
+    }
+
+    private writeRunStatus(): void {
+        this.hub.writeStatus(this.objects.run, this.run, this.runStatus(), this.objects.namespace);
+    }
+
+    /** The placement (if the program has not created it) and the run, as `stage-run` creates it. */
+    private createRun(): void {
+        const { p, objects } = this;
+        const ns = objects.namespace !== undefined ? { namespace: objects.namespace } : {};
+        const strategyName = p.strategyName ?? p.name;
+        if (!this.hub.get(objects.placement, p.name, objects.namespace))
+            this.hub.create(objects.placement, {
+                metadata: { name: p.name, ...ns },
+                spec: { resourceSelectors: p.resourceSelectors, strategy: { type: "External" } },
+            });
+        this.hub.create(objects.run, {
+            metadata: { name: this.run, ...ns },
+            spec: {
+                placementName: p.name,
+                resourceSnapshotIndex: this.snapshot,
+                stagedRolloutStrategyName: strategyName,
+            },
         });
-    hub.create("clusterstagedupdateruns", {
-        metadata: { name: run },
-        spec: { placementName: p.name, resourceSnapshotIndex: snapshot, stagedRolloutStrategyName: strategyName },
-    });
-    const clusterConds = new Map<string, { type: string; status: string }[]>();
-    const runStatus = () => ({
-        stagesStatus: stages.map((s) => ({
-            stageName: s.name,
-            clusters: s.clusters.map((c) => ({ clusterName: c, conditions: clusterConds.get(c) ?? [] })),
-            beforeStageTaskStatus: s.tasks
-                .filter((t) => t.timing === "Before")
-                .map((t) => ({
-                    type: t.type,
-                    ...(t.type === "Approval"
-                        ? { approvalRequestName: approvalRequestName(run, s.name, "Before") }
-                        : {}),
-                })),
-            afterStageTaskStatus: s.tasks
-                .filter((t) => t.timing === "After")
-                .map((t) => ({
-                    type: t.type,
-                    ...(t.type === "Approval"
-                        ? { approvalRequestName: approvalRequestName(run, s.name, "After") }
-                        : {}),
-                })),
-        })),
-    });
-    hub.writeStatus("clusterstagedupdateruns", run, runStatus());
-    say(p.name, `run ${run} created (resource snapshot ${snapshot}, strategy ${strategyName})`);
+        this.writeRunStatus();
+        this.say(p.name, `run ${this.run} created (resource snapshot ${this.snapshot}, strategy ${strategyName})`);
+    }
 
-    const out: StagedStageResult[] = [];
-    const stuck: string[] = [];
-
-    /** One Approval task: the controller creates the request, the handler's loop ticks until it is approved, or a person approves, or the horizon. */
-    const approval = async (stage: string, timing: GateTiming): Promise<StagedTaskResult> => {
-        const name = approvalRequestName(run, stage, timing);
-        const rules = rulesForApprovalTask(opts.config.approvals, { placement: p.name, stage, timing });
-        const rule = rules.length === 1 ? rules[0]!.name : null;
-        hub.create("clusterapprovalrequests", {
+    /** The controller creates an Approval task's request, as KubeFleet labels it. */
+    private createRequest(stage: string, timing: GateTiming): string {
+        const name = approvalRequestName(this.run, stage, timing);
+        this.hub.create(this.objects.request, {
             metadata: {
                 name,
+                ...(this.objects.namespace !== undefined ? { namespace: this.objects.namespace } : {}),
                 labels: {
-                    [APPROVAL_LABELS.run]: run,
+                    [APPROVAL_LABELS.run]: this.run,
                     [APPROVAL_LABELS.stage]: stage,
                     [APPROVAL_LABELS.taskType]: TASK_TYPE_VALUE[timing],
                     [APPROVAL_LABELS.latest]: "true",
                 },
             },
-            spec: { parentStageRollout: run, targetStage: stage },
+            spec: { parentStageRollout: this.run, targetStage: stage },
         });
-        say(`${stage} (${timing})`, `approval request ${name} created`);
+        this.say(`${stage} (${timing})`, `approval request ${name} created`);
+        return name;
+    }
+
+    /** One Approval task: the handler's loop ticks until it is approved, or a person approves, or the horizon. */
+    private async approval(stage: string, timing: GateTiming): Promise<StagedTaskResult> {
+        const { opts, clock } = this;
+        const rules = rulesForApprovalTask(opts.config.approvals, { placement: this.p.name, stage, timing });
+        const rule = rules.length === 1 ? rules[0]!.name : null;
+        const name = this.createRequest(stage, timing);
+        const where = `${stage} (${timing})`;
+        const tickMs = (opts.tickSeconds ?? 30) * 1000;
+        const horizon = this.start + (opts.horizonHours ?? 168) * 3_600_000;
         let last: HubDecision | undefined;
         let lastReason: string | undefined;
         for (;;) {
-            const tick = await reconciler.tick();
-            const mine = tick.decisions.find((d) => d.request === name);
+            const tick = await this.reconciler.tick();
+            const mine = tick.decisions.find((d) => d.request === name && d.namespace === this.objects.namespace);
             if (mine) {
                 last = mine;
                 if (mine.reason !== lastReason || mine.outcome === "approved") {
-                    say(
-                        `${stage} (${timing})`,
+                    this.say(
+                        where,
                         `handler: ${mine.outcome}${mine.rule ? ` by rule ${mine.rule}` : ""}${mine.reason ? `: ${mine.reason}` : ""}`,
                     );
                     lastReason = mine.reason;
                 }
             }
-            const obj = hub.get("clusterapprovalrequests", name)!;
+            const obj = this.hub.get(this.objects.request, name, this.objects.namespace)!;
             if (isApproved(obj as Parameters<typeof isApproved>[0])) {
-                accept(hub, name);
+                accept(this.hub, this.objects, name);
                 return { type: "Approval", timing, rule, outcome: last?.outcome === "manual" ? "manual" : "approved" };
             }
-            if (last?.outcome === "manual" || last?.outcome === "rejected" || last?.outcome === "ignored") {
-                if (opts.approveManual && last.outcome === "manual") {
-                    personApproves(hub, name, clock.now);
-                    say(`${stage} (${timing})`, "person: Approved (no rule decides this request)");
-                    accept(hub, name);
-                    return { type: "Approval", timing, rule: null, outcome: "manual" };
-                }
-                stuck.push(name);
-                say(`${stage} (${timing})`, `stuck: ${last.outcome} (${last.reason ?? ""})`);
-                return { type: "Approval", timing, rule, outcome: last.outcome === "manual" ? "manual" : "held" };
-            }
+            if (last?.outcome === "manual" || last?.outcome === "rejected" || last?.outcome === "ignored")
+                return this.undecided(where, name, timing, rule, last);
             if (clock.now + tickMs > horizon) {
-                stuck.push(name);
-                say(`${stage} (${timing})`, `stuck: held until the horizon (${last?.reason ?? "no decision"})`);
+                this.stuck.push(name);
+                this.say(where, `stuck: held until the horizon (${last?.reason ?? "no decision"})`);
                 return { type: "Approval", timing, rule, outcome: "held" };
             }
             clock.now += tickMs;
         }
-    };
-
-    for (const s of stages) {
-        if (stuck.length > 0) {
-            out.push({ name: s.name, clusters: s.clusters, tasks: [], reached: false });
-            continue;
-        }
-        const tasks: StagedTaskResult[] = [];
-        say(s.name, `stage started: ${s.clusters.join(", ")} (maxConcurrency ${s.maxConcurrency})`);
-        // Before-stage tasks are Approval only (config rejects a TimedWait there).
-        if (s.tasks.some((x) => x.timing === "Before")) tasks.push(await approval(s.name, "Before"));
-        if (stuck.length === 0) {
-            for (let i = 0; i < s.clusters.length; i += s.maxConcurrency) {
-                const batch = s.clusters.slice(i, i + s.maxConcurrency);
-                for (const c of batch) clusterConds.set(c, [{ type: "Started", status: "True" }]);
-                hub.writeStatus("clusterstagedupdateruns", run, runStatus());
-                say(s.name, `applying snapshot ${snapshot}: ${batch.join(", ")}`);
-                clock.now += (opts.applyMinutes ?? 2) * 60_000;
-                for (const c of batch) {
-                    clusterConds.set(c, [
-                        { type: "Started", status: "True" },
-                        { type: "Succeeded", status: "True" },
-                    ]);
-                    const ok = !unavailable.has(c);
-                    placementStatus.push({
-                        clusterName: c,
-                        conditions: [
-                            {
-                                type: "Available",
-                                status: ok ? "True" : "False",
-                                reason: ok ? "AllWorkloadsAvailable" : "NotAllWorkloadsAvailable",
-                            },
-                        ],
-                    });
-                }
-                hub.writeStatus("clusterresourceplacements", p.name, { placementStatuses: placementStatus });
-                hub.writeStatus("clusterstagedupdateruns", run, runStatus());
-                say(
-                    s.name,
-                    `applied: ${batch.map((c) => (unavailable.has(c) ? `${c} (not available)` : c)).join(", ")}`,
-                );
-            }
-            for (const t of s.tasks.filter((x) => x.timing === "After")) {
-                if (stuck.length > 0) break;
-                if (t.type === "TimedWait") {
-                    say(s.name, `TimedWait ${Math.round((t.waitMs ?? 0) / 1000)} s`);
-                    clock.now += t.waitMs ?? 0;
-                    tasks.push({ type: "TimedWait", timing: "After", rule: null, outcome: "waited" });
-                } else tasks.push(await approval(s.name, "After"));
-            }
-        }
-        out.push({ name: s.name, clusters: s.clusters, tasks, reached: true });
-        if (stuck.length === 0) say(s.name, "stage succeeded");
     }
-    if (stuck.length === 0) say(p.name, `run ${run} succeeded`);
-    return { placement: p.name, run, snapshot, stages: out, stuck, timeline, durationMs: clock.now - start };
+
+    /** A request the handler will not approve: a person approves a manual one (with approveManual), else it is stuck. */
+    private undecided(
+        where: string,
+        name: string,
+        timing: GateTiming,
+        rule: string | null,
+        last: HubDecision,
+    ): StagedTaskResult {
+        if (this.opts.approveManual && last.outcome === "manual") {
+            personApproves(this.hub, this.objects, name, this.clock.now);
+            this.say(where, "person: Approved (no rule decides this request)");
+            accept(this.hub, this.objects, name);
+            return { type: "Approval", timing, rule: null, outcome: "manual" };
+        }
+        this.stuck.push(name);
+        this.say(where, `stuck: ${last.outcome} (${last.reason ?? ""})`);
+        return { type: "Approval", timing, rule, outcome: last.outcome === "manual" ? "manual" : "held" };
+    }
+
+    /** The stage's clusters, `maxConcurrency` at a time: each applies the snapshot, then reports Available (or not). */
+    private applyStage(s: (typeof this.stages)[number]): void {
+        const { hub, objects, clock } = this;
+        for (let i = 0; i < s.clusters.length; i += s.maxConcurrency) {
+            const batch = s.clusters.slice(i, i + s.maxConcurrency);
+            for (const c of batch) this.clusterConds.set(c, [{ type: "Started", status: "True" }]);
+            this.writeRunStatus();
+            this.say(s.name, `applying snapshot ${this.snapshot}: ${batch.join(", ")}`);
+            clock.now += (this.opts.applyMinutes ?? 2) * 60_000;
+            for (const c of batch) {
+                this.clusterConds.set(c, [
+                    { type: "Started", status: "True" },
+                    { type: "Succeeded", status: "True" },
+                ]);
+                const ok = !this.unavailable.has(c);
+                this.placementStatus.push({
+                    clusterName: c,
+                    conditions: [
+                        {
+                            type: "Available",
+                            status: ok ? "True" : "False",
+                            reason: ok ? "AllWorkloadsAvailable" : "NotAllWorkloadsAvailable",
+                        },
+                    ],
+                });
+            }
+            hub.writeStatus(
+                objects.placement,
+                this.p.name,
+                { placementStatuses: this.placementStatus },
+                objects.namespace,
+            );
+            this.writeRunStatus();
+            this.say(
+                s.name,
+                `applied: ${batch.map((c) => (this.unavailable.has(c) ? `${c} (not available)` : c)).join(", ")}`,
+            );
+        }
+    }
+
+    /** One stage: its Before approval, its clusters, then its After tasks (TimedWait on the virtual clock, Approval). */
+    private async stage(s: (typeof this.stages)[number]): Promise<StagedStageResult> {
+        const tasks: StagedTaskResult[] = [];
+        this.say(s.name, `stage started: ${s.clusters.join(", ")} (maxConcurrency ${s.maxConcurrency})`);
+        // Before-stage tasks are Approval only (config rejects a TimedWait there).
+        if (s.tasks.some((x) => x.timing === "Before")) tasks.push(await this.approval(s.name, "Before"));
+        if (this.stuck.length === 0) {
+            this.applyStage(s);
+            for (const t of s.tasks.filter((x) => x.timing === "After")) {
+                if (this.stuck.length > 0) break;
+                if (t.type === "TimedWait") {
+                    this.say(s.name, `TimedWait ${Math.round((t.waitMs ?? 0) / 1000)} s`);
+                    this.clock.now += t.waitMs ?? 0;
+                    tasks.push({ type: "TimedWait", timing: "After", rule: null, outcome: "waited" });
+                } else tasks.push(await this.approval(s.name, "After"));
+            }
+        }
+        if (this.stuck.length === 0) this.say(s.name, "stage succeeded");
+        return { name: s.name, clusters: s.clusters, tasks, reached: true };
+    }
+
+    async execute(): Promise<StagedRunResult> {
+        this.createRun();
+        const out: StagedStageResult[] = [];
+        for (const s of this.stages) {
+            if (this.stuck.length > 0) out.push({ name: s.name, clusters: s.clusters, tasks: [], reached: false });
+            else out.push(await this.stage(s));
+        }
+        if (this.stuck.length === 0) this.say(this.p.name, `run ${this.run} succeeded`);
+        return {
+            placement: this.p.name,
+            run: this.run,
+            snapshot: this.snapshot,
+            stages: out,
+            stuck: this.stuck,
+            timeline: this.timeline,
+            durationMs: this.clock.now - this.start,
+        };
+    }
 }
 
 /** A person's approval, as `kubectl fleet approve` writes it. */
-function personApproves(hub: HubEmulator, name: string, now: number): void {
-    const obj = hub.get("clusterapprovalrequests", name)!;
+function personApproves(hub: HubEmulator, at: RunObjects, name: string, now: number): void {
+    const obj = hub.get(at.request, name, at.namespace)!;
     const conditions = [
         ...((obj.status?.conditions as { type: string }[] | undefined) ?? []).filter((c) => c.type !== "Approved"),
         {
@@ -346,12 +441,12 @@ function personApproves(hub: HubEmulator, name: string, now: number): void {
             lastTransitionTime: iso(now),
         },
     ];
-    hub.writeStatus("clusterapprovalrequests", name, { conditions });
+    hub.writeStatus(at.request, name, { conditions }, at.namespace);
 }
 
 /** The run controller's answer to Approved. */
-function accept(hub: HubEmulator, name: string): void {
-    const obj = hub.get("clusterapprovalrequests", name)!;
+function accept(hub: HubEmulator, at: RunObjects, name: string): void {
+    const obj = hub.get(at.request, name, at.namespace)!;
     const conditions = [
         ...((obj.status?.conditions as { type: string }[] | undefined) ?? []),
         {
@@ -361,7 +456,7 @@ function accept(hub: HubEmulator, name: string): void {
             reason: "ApprovalAccepted",
         },
     ];
-    hub.writeStatus("clusterapprovalrequests", name, { conditions });
+    hub.writeStatus(at.request, name, { conditions }, at.namespace);
 }
 
 function formatElapsed(ms: number): string {

@@ -1,8 +1,10 @@
 /**
  * `hub-handler-approval-status-only`: on the fleet hub, the gate handler may read placements, runs
- * and approval requests and write only the status of approval requests. It must not hold a Fleet
- * Manager RBAC Writer/Admin/Cluster Admin role, nor be bound to `cluster-admin`/`admin`/`edit` or to a
- * role that writes anything else: an identity that approves rollouts must not be able to change them.
+ * and approval requests and write only the status of approval requests (`clusterapprovalrequests/status`,
+ * and `approvalrequests/status` through a Role of a namespaced placement's namespace). It must not
+ * hold a Fleet Manager RBAC Writer/Admin/Cluster Admin role, nor be bound to `cluster-admin`/`admin`/
+ * `edit` or to a role that writes anything else: an identity that approves rollouts must not be able
+ * to change them.
  */
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import {
@@ -62,6 +64,11 @@ export function excessWrites(rules: readonly HubRule[]): string[] {
     return out;
 }
 
+/** The namespace of a namespaced RBAC object, when known. */
+function namespaceOf(r: PolicyResource): string | undefined {
+    return known(() => str(obj((r.props as Props).metadata)?.namespace));
+}
+
 function rulesOf(r: PolicyResource): HubRule[] {
     return arr((r.props as Props).rules).map((x) => {
         const p = obj(x) ?? {};
@@ -106,11 +113,18 @@ export function hubHandlerProblems(resources: readonly PolicyResource[]): { urn:
         if (KUBERNETES_WRITE_ROLES.includes(name)) {
             out.push({
                 urn: b.urn,
-                message: `binding "${bname}" gives the gate handler the hub's "${name}" role; bind it to a role that writes only clusterapprovalrequests/status`,
+                message: `binding "${bname}" gives the gate handler the hub's "${name}" role; bind it to a role that writes only ${b.type === K8S.roleBinding ? "approvalrequests/status" : "clusterapprovalrequests/status"}`,
             });
             continue;
         }
-        const role = roles.find((r) => roleName(r) === name && (str(ref.kind) !== "Role" || r.type === K8S.role));
+        // A Role reference names a Role of the binding's namespace; a ClusterRole reference a ClusterRole.
+        const namespaced = str(ref.kind) === "Role";
+        const role = roles.find(
+            (r) =>
+                roleName(r) === name &&
+                r.type === (namespaced ? K8S.role : K8S.clusterRole) &&
+                (!namespaced || namespaceOf(r) === namespaceOf(b)),
+        );
         if (!role) {
             out.push({
                 urn: b.urn,
@@ -122,7 +136,7 @@ export function hubHandlerProblems(resources: readonly PolicyResource[]): { urn:
         if (excess.length > 0)
             out.push({
                 urn: role.urn,
-                message: `role "${name}" (bound to the gate handler by "${bname}") may ${excess.join("; ")}; the handler may write only clusterapprovalrequests/status`,
+                message: `role "${name}" (bound to the gate handler by "${bname}") may ${excess.join("; ")}; the handler may write only ${role.type === K8S.role ? `approvalrequests/status in namespace "${namespaceOf(role) ?? ""}"` : "clusterapprovalrequests/status"}`,
             });
     }
     return out;

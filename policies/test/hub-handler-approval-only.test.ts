@@ -133,6 +133,107 @@ describe(POLICY, () => {
     });
 });
 
+describe(`${POLICY}: namespaced placements`, () => {
+    const R = "kubernetes:rbac.authorization.k8s.io/v1:Role";
+    const RB = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding";
+    /** The compliant stack plus the Role and RoleBinding the program creates in a namespaced placement's namespace. */
+    function namespacedStack(): FixtureResource[] {
+        return [
+            ...hubStack(),
+            {
+                type: R,
+                name: "hub-handler-apps",
+                inputs: {
+                    metadata: { name: "fleet-gates-approval-handler", namespace: "apps", labels: LABELS },
+                    rules: [
+                        {
+                            apiGroups: [GROUP],
+                            resources: [
+                                "approvalrequests",
+                                "stagedupdateruns",
+                                "stagedupdatestrategies",
+                                "resourceplacements",
+                            ],
+                            verbs: ["get", "list", "watch"],
+                        },
+                        { apiGroups: [GROUP], resources: ["approvalrequests/status"], verbs: ["get", "patch"] },
+                    ],
+                },
+            },
+            {
+                type: RB,
+                name: "hub-handler-apps-binding",
+                inputs: {
+                    metadata: { name: "fleet-gates-approval-handler", namespace: "apps", labels: LABELS },
+                    roleRef: {
+                        apiGroup: "rbac.authorization.k8s.io",
+                        kind: "Role",
+                        name: "fleet-gates-approval-handler",
+                    },
+                    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: HANDLER }],
+                },
+            },
+        ];
+    }
+
+    it("passes the handler's approval-status Role in the placement's namespace", async () => {
+        expect(await violationsOf(POLICY, namespacedStack())).toEqual([]);
+    });
+
+    it("rejects a Role that patches the approval requests themselves, not their status", async () => {
+        const stack = mutate(namespacedStack(), "hub-handler-apps", (i) => {
+            (i.rules as { resources: string[] }[])[1]!.resources = ["approvalrequests"];
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(R, "hub-handler-apps"),
+                'role "fleet-gates-approval-handler" (bound to the gate handler by "fleet-gates-approval-handler") may patch approvalrequests in API group "placement.kubernetes-fleet.io"; the handler may write only approvalrequests/status in namespace "apps"',
+            ),
+        ]);
+    });
+
+    it("rejects a Role that may also create staged update runs", async () => {
+        const stack = mutate(namespacedStack(), "hub-handler-apps", (i) => {
+            (i.rules as unknown[]).push({ apiGroups: [GROUP], resources: ["stagedupdateruns"], verbs: ["create"] });
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(R, "hub-handler-apps"),
+                'role "fleet-gates-approval-handler" (bound to the gate handler by "fleet-gates-approval-handler") may create stagedupdateruns in API group "placement.kubernetes-fleet.io"; the handler may write only approvalrequests/status in namespace "apps"',
+            ),
+        ]);
+    });
+
+    it("rejects a RoleBinding of the handler to the built-in edit role", async () => {
+        const stack = mutate(namespacedStack(), "hub-handler-apps-binding", (i) => {
+            i.roleRef = { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "edit" };
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(RB, "hub-handler-apps-binding"),
+                'binding "fleet-gates-approval-handler" gives the gate handler the hub\'s "edit" role; bind it to a role that writes only approvalrequests/status',
+            ),
+        ]);
+    });
+
+    it("checks the Role of the binding's own namespace, not a same-named one elsewhere", async () => {
+        // The binding moves to namespace "web", where the stack defines no such Role: its rights cannot be checked.
+        const stack = mutate(namespacedStack(), "hub-handler-apps-binding", (i) => {
+            (i.metadata as Record<string, string>).namespace = "web";
+        });
+        expect(await violationsOf(POLICY, stack)).toEqual([
+            violation(
+                POLICY,
+                urnOf(RB, "hub-handler-apps-binding"),
+                'binding "fleet-gates-approval-handler" gives the gate handler role "fleet-gates-approval-handler", which this stack does not define; its rights cannot be checked',
+            ),
+        ]);
+    });
+});
+
 describe("excessWrites", () => {
     it.each<[string, { apiGroups: string[]; resources: string[]; verbs: string[] }, string[]]>([
         [

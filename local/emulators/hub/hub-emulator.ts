@@ -85,6 +85,16 @@ interface Watcher {
     readonly res: http.ServerResponse;
 }
 
+/** What a request path names. */
+interface Route {
+    readonly plural: HubPlural;
+    /** Namespace of a namespaced resource; undefined for cluster-scoped ones and all-namespaces lists. */
+    readonly namespace: string | undefined;
+    readonly name: string | undefined;
+    /** The status subresource. */
+    readonly status: boolean;
+}
+
 const clone = <T>(v: T): T => structuredClone(v);
 
 /** `a=b,c=d` (the equality subset client-node callers use) → a selector. */
@@ -293,32 +303,52 @@ export class HubEmulator {
         return text ? (JSON.parse(text) as unknown) : undefined;
     }
 
+    /** Authentication and injected faults; true when the request was answered here. */
+    private refused(req: http.IncomingMessage, res: http.ServerResponse, method: string, url: URL): boolean {
+        if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+            this.reply(req, res, 401, status(401, "Unauthorized", "Unauthorized"));
+            return true;
+        }
+        const fault = this.takeFault(method, `${url.pathname}${url.search}`);
+        if (fault?.status === "reset") {
+            this.requests.push({ method, path: req.url ?? "", status: 0 });
+            req.socket.destroy();
+            return true;
+        }
+        if (fault) {
+            const reason =
+                fault.status === 409 ? "Conflict" : fault.status === 429 ? "TooManyRequests" : "InternalError";
+            if (fault.status === 429) res.setHeader("retry-after", "1");
+            this.reply(req, res, fault.status, status(fault.status, reason, `injected ${fault.status}`));
+            return true;
+        }
+        return false;
+    }
+
+    /** The resource a path names (`/apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/status]]`). */
+    private route(pathname: string): Route | undefined {
+        const m = new RegExp(
+            `^/apis/${PLACEMENT_GROUP.replace(/\./g, "\\.")}/${HUB_API_VERSION}(?:/namespaces/([^/]+))?/([a-z]+)(?:/([^/]+))?(?:/(status))?$`,
+        ).exec(pathname);
+        const plural = m?.[2] as HubPlural | undefined;
+        if (!m || !plural || !(plural in HUB_RESOURCES)) return undefined;
+        const namespace = m[1] ? decodeURIComponent(m[1]) : undefined;
+        return {
+            plural,
+            // A namespaced resource without a namespace in the path is the all-namespaces collection.
+            namespace: HUB_RESOURCES[plural].namespaced ? namespace : undefined,
+            name: m[3] ? decodeURIComponent(m[3]) : undefined,
+            status: m[4] === "status",
+        };
+    }
+
     private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
         const method = req.method ?? "GET";
         const url = new URL(req.url ?? "/", "http://hub");
         try {
-            if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
-                this.reply(req, res, 401, status(401, "Unauthorized", "Unauthorized"));
-                return;
-            }
-            const fault = this.takeFault(method, `${url.pathname}${url.search}`);
-            if (fault?.status === "reset") {
-                this.requests.push({ method, path: req.url ?? "", status: 0 });
-                req.socket.destroy();
-                return;
-            }
-            if (fault) {
-                const reason =
-                    fault.status === 409 ? "Conflict" : fault.status === 429 ? "TooManyRequests" : "InternalError";
-                if (fault.status === 429) res.setHeader("retry-after", "1");
-                this.reply(req, res, fault.status, status(fault.status, reason, `injected ${fault.status}`));
-                return;
-            }
-            const m = new RegExp(
-                `^/apis/${PLACEMENT_GROUP.replace(/\./g, "\\.")}/${HUB_API_VERSION}(?:/namespaces/([^/]+))?/([a-z]+)(?:/([^/]+))?(?:/(status))?$`,
-            ).exec(url.pathname);
-            const plural = m?.[2] as HubPlural | undefined;
-            if (!m || !plural || !(plural in HUB_RESOURCES)) {
+            if (this.refused(req, res, method, url)) return;
+            const r = this.route(url.pathname);
+            if (!r) {
                 this.reply(
                     req,
                     res,
@@ -327,122 +357,136 @@ export class HubEmulator {
                 );
                 return;
             }
-            const namespace = m[1] ? decodeURIComponent(m[1]) : undefined;
-            const name = m[3] ? decodeURIComponent(m[3]) : undefined;
-            const sub = m[4];
-            const { namespaced } = HUB_RESOURCES[plural];
-            const nsKey = namespaced ? namespace : undefined;
-            const notFound = () =>
-                this.reply(req, res, 404, status(404, "NotFound", `${plural}.${PLACEMENT_GROUP} "${name}" not found`));
-
-            if (method === "GET" && name === undefined) {
-                const selector = parseLabelSelector(url.searchParams.get("labelSelector"));
-                if (url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1") {
-                    this.watch(req, res, plural, nsKey, selector, url.searchParams);
-                    return;
-                }
-                const items = this.list(plural, nsKey).filter(
-                    (o) => !selector || selectorMatches(selector, o.metadata.labels ?? {}),
+            if (method === "GET" && r.name === undefined) this.serveCollection(req, res, r, url.searchParams);
+            else if (method === "GET" && r.name !== undefined) this.serveGet(req, res, r, r.name);
+            else if (method === "POST" && r.name === undefined) await this.serveCreate(req, res, r);
+            else if (method === "DELETE" && r.name !== undefined) this.serveDelete(req, res, r, r.name);
+            else if (method === "PATCH" && r.name !== undefined && r.status)
+                await this.servePatchStatus(req, res, r, r.name);
+            else
+                this.reply(
+                    req,
+                    res,
+                    405,
+                    status(405, "MethodNotAllowed", `${method} ${url.pathname} is not supported`),
                 );
-                this.reply(req, res, 200, {
-                    apiVersion: `${PLACEMENT_GROUP}/${HUB_API_VERSION}`,
-                    kind: `${HUB_RESOURCES[plural].kind}List`,
-                    metadata: { resourceVersion: String(this.rv) },
-                    items,
-                });
-                return;
-            }
-            if (method === "GET" && name !== undefined) {
-                const o = this.get(plural, name, nsKey);
-                if (!o) notFound();
-                else this.reply(req, res, 200, o);
-                return;
-            }
-            if (method === "POST" && name === undefined) {
-                const obj = (await this.body(req)) as HubObject;
-                if (!obj?.metadata?.name) {
-                    this.reply(req, res, 422, status(422, "Invalid", "metadata.name: Required value"));
-                    return;
-                }
-                try {
-                    this.reply(
-                        req,
-                        res,
-                        201,
-                        this.create(plural, {
-                            ...obj,
-                            metadata: { ...obj.metadata, ...(nsKey ? { namespace: nsKey } : {}) },
-                        }),
-                    );
-                } catch {
-                    this.reply(
-                        req,
-                        res,
-                        409,
-                        status(
-                            409,
-                            "AlreadyExists",
-                            `${plural}.${PLACEMENT_GROUP} "${obj.metadata.name}" already exists`,
-                        ),
-                    );
-                }
-                return;
-            }
-            if (method === "DELETE" && name !== undefined) {
-                const o = this.get(plural, name, nsKey);
-                if (!o || !this.delete(plural, name, nsKey)) notFound();
-                else this.reply(req, res, 200, o);
-                return;
-            }
-            if (method === "PATCH" && name !== undefined && sub === "status") {
-                const type = String(req.headers["content-type"] ?? "").split(";")[0];
-                if (type !== "application/merge-patch+json") {
-                    this.reply(
-                        req,
-                        res,
-                        415,
-                        status(
-                            415,
-                            "UnsupportedMediaType",
-                            `the emulator accepts application/merge-patch+json on status, not ${type}`,
-                        ),
-                    );
-                    return;
-                }
-                const patch = (await this.body(req)) as { metadata?: { resourceVersion?: string }; status?: unknown };
-                const k = this.key(plural, nsKey, name);
-                const cur = this.objects.get(k);
-                if (!cur) {
-                    notFound();
-                    return;
-                }
-                const want = patch?.metadata?.resourceVersion;
-                if (want !== undefined && want !== cur.metadata.resourceVersion) {
-                    this.reply(
-                        req,
-                        res,
-                        409,
-                        status(
-                            409,
-                            "Conflict",
-                            `Operation cannot be fulfilled on ${plural}.${PLACEMENT_GROUP} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-                        ),
-                    );
-                    return;
-                }
-                // The status subresource ignores everything but status (and the precondition).
-                const next = {
-                    ...clone(cur),
-                    status: mergePatch(cur.status ?? {}, patch?.status ?? {}) as Record<string, unknown>,
-                };
-                this.store(plural, k, next, "MODIFIED");
-                this.reply(req, res, 200, clone(next));
-                return;
-            }
-            this.reply(req, res, 405, status(405, "MethodNotAllowed", `${method} ${url.pathname} is not supported`));
         } catch (e) {
             this.reply(req, res, 500, status(500, "InternalError", (e as Error).message));
         }
+    }
+
+    private notFound(req: http.IncomingMessage, res: http.ServerResponse, plural: HubPlural, name: string): void {
+        this.reply(req, res, 404, status(404, "NotFound", `${plural}.${PLACEMENT_GROUP} "${name}" not found`));
+    }
+
+    /** List (filtered by `labelSelector`) or, with `watch=true`, a watch stream. */
+    private serveCollection(req: http.IncomingMessage, res: http.ServerResponse, r: Route, q: URLSearchParams): void {
+        const selector = parseLabelSelector(q.get("labelSelector"));
+        if (q.get("watch") === "true" || q.get("watch") === "1") {
+            this.watch(req, res, r.plural, r.namespace, selector, q);
+            return;
+        }
+        const items = this.list(r.plural, r.namespace).filter(
+            (o) => !selector || selectorMatches(selector, o.metadata.labels ?? {}),
+        );
+        this.reply(req, res, 200, {
+            apiVersion: `${PLACEMENT_GROUP}/${HUB_API_VERSION}`,
+            kind: `${HUB_RESOURCES[r.plural].kind}List`,
+            metadata: { resourceVersion: String(this.rv) },
+            items,
+        });
+    }
+
+    private serveGet(req: http.IncomingMessage, res: http.ServerResponse, r: Route, name: string): void {
+        const o = this.get(r.plural, name, r.namespace);
+        if (!o) this.notFound(req, res, r.plural, name);
+        else this.reply(req, res, 200, o);
+    }
+
+    private async serveCreate(req: http.IncomingMessage, res: http.ServerResponse, r: Route): Promise<void> {
+        const obj = (await this.body(req)) as HubObject;
+        if (!obj?.metadata?.name) {
+            this.reply(req, res, 422, status(422, "Invalid", "metadata.name: Required value"));
+            return;
+        }
+        try {
+            this.reply(
+                req,
+                res,
+                201,
+                this.create(r.plural, {
+                    ...obj,
+                    metadata: { ...obj.metadata, ...(r.namespace ? { namespace: r.namespace } : {}) },
+                }),
+            );
+        } catch {
+            this.reply(
+                req,
+                res,
+                409,
+                status(409, "AlreadyExists", `${r.plural}.${PLACEMENT_GROUP} "${obj.metadata.name}" already exists`),
+            );
+        }
+    }
+
+    private serveDelete(req: http.IncomingMessage, res: http.ServerResponse, r: Route, name: string): void {
+        const o = this.get(r.plural, name, r.namespace);
+        if (!o || !this.delete(r.plural, name, r.namespace)) this.notFound(req, res, r.plural, name);
+        else this.reply(req, res, 200, o);
+    }
+
+    /**
+     * JSON merge patch of the status subresource: only `status` changes (and a `metadata.resourceVersion`
+     * in the patch is a precondition: a stale one answers 409 Conflict).
+     */
+    private async servePatchStatus(
+        req: http.IncomingMessage,
+        res: http.ServerResponse,
+        r: Route,
+        name: string,
+    ): Promise<void> {
+        const type = String(req.headers["content-type"] ?? "").split(";")[0];
+        if (type !== "application/merge-patch+json") {
+            this.reply(
+                req,
+                res,
+                415,
+                status(
+                    415,
+                    "UnsupportedMediaType",
+                    `the emulator accepts application/merge-patch+json on status, not ${type}`,
+                ),
+            );
+            return;
+        }
+        const patch = (await this.body(req)) as { metadata?: { resourceVersion?: string }; status?: unknown };
+        const k = this.key(r.plural, r.namespace, name);
+        const cur = this.objects.get(k);
+        if (!cur) {
+            this.notFound(req, res, r.plural, name);
+            return;
+        }
+        const want = patch?.metadata?.resourceVersion;
+        if (want !== undefined && want !== cur.metadata.resourceVersion) {
+            this.reply(
+                req,
+                res,
+                409,
+                status(
+                    409,
+                    "Conflict",
+                    `Operation cannot be fulfilled on ${r.plural}.${PLACEMENT_GROUP} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+                ),
+            );
+            return;
+        }
+        // The status subresource ignores everything but status (and the precondition).
+        const next = {
+            ...clone(cur),
+            status: mergePatch(cur.status ?? {}, patch?.status ?? {}) as Record<string, unknown>,
+        };
+        this.store(r.plural, k, next, "MODIFIED");
+        this.reply(req, res, 200, clone(next));
     }
 
     private watch(

@@ -1,6 +1,6 @@
 /**
- * Timer trigger of the hub approval loop: every `HUB_SCHEDULE` (default every 30 s) it runs one tick
- * of the reconcile loop over the fleet hub's ClusterApprovalRequests (`hub/reconcile.ts`): resume the
+ * Timer trigger of the hub approval loop: every `HUB_SCHEDULE` (the program sets every 30 s) it runs
+ * one tick of the reconcile loop over the fleet hub's approval requests (`hub/reconcile.ts`): resume the
  * watch from the last resourceVersion (kept per instance; a new instance lists first), decide what
  * changed with the same rules and checks as Fleet gates, one audit line per decision. Registered only
  * when `HUB_SERVER` is set. The hub token (AKS Entra ID server application) is fetched per tick from
@@ -48,12 +48,12 @@ export function createHubSweepHandler(wiring: HubSweepWiring) {
         }
         // The reconciler keeps its cursor; the client behind it follows token renewals.
         const hubApi: HubApi = {
-            listApprovalRequests: () => token!.client.listApprovalRequests(),
-            watchApprovalRequests: (rv, s, on) => token!.client.watchApprovalRequests(rv, s, on),
-            getApprovalRequest: (n) => token!.client.getApprovalRequest(n),
-            getUpdateRun: (n) => token!.client.getUpdateRun(n),
-            getPlacement: (n) => token!.client.getPlacement(n),
-            patchApprovalConditions: (n, rv, c) => token!.client.patchApprovalConditions(n, rv, c),
+            listApprovalRequests: (ns) => token!.client.listApprovalRequests(ns),
+            watchApprovalRequests: (rv, s, on, ns) => token!.client.watchApprovalRequests(rv, s, on, ns),
+            getApprovalRequest: (n, ns) => token!.client.getApprovalRequest(n, ns),
+            getUpdateRun: (n, ns) => token!.client.getUpdateRun(n, ns),
+            getPlacement: (n, ns) => token!.client.getPlacement(n, ns),
+            patchApprovalConditions: (n, rv, c, ns) => token!.client.patchApprovalConditions(n, rv, c, ns),
         };
         reconciler ??= new HubReconciler(
             {
@@ -77,6 +77,8 @@ export function createHubSweepHandler(wiring: HubSweepWiring) {
                 function: HUB_SWEEP_FUNCTION,
                 source: result.source,
                 resourceVersion: result.resourceVersion ?? null,
+                // Each listed and watched scope: the cluster scope and each namespace of a namespaced placement.
+                scopes: result.scopes.map((x) => ({ namespace: x.namespace ?? null, source: x.source })),
                 decisions: result.decisions.length,
             }),
         );

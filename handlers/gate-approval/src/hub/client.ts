@@ -4,8 +4,10 @@
  * approval requests, staged update runs and placements, watches approval requests from a
  * resourceVersion, and writes the `Approved` condition to a request's status subresource as a JSON
  * merge patch carrying the read `resourceVersion` (so a concurrent change answers 409, never a lost
- * update). Credentials: the hub's server and CA come from the fleet's `listCredentials` kubeconfig;
- * the user is a bearer token for the AKS Entra ID server application, so no kubelogin is needed.
+ * update). Cluster-scoped objects by default; with a namespace, their namespaced twins in it
+ * (`approvalrequests`, `stagedupdateruns`, `resourceplacements` under `/namespaces/<ns>/`).
+ * Credentials: the hub's server and CA come from the fleet's `listCredentials` kubeconfig; the user
+ * is a bearer token for the AKS Entra ID server application, so no kubelogin is needed.
  */
 import * as https from "node:https";
 import fetch, { Headers } from "node-fetch";
@@ -62,24 +64,51 @@ export interface WatchOutcome {
     readonly error?: string;
 }
 
-/** What the decision and the reconcile loop need of the hub; tests and the rehearsal use the real client. */
+/**
+ * What the decision and the reconcile loop need of the hub; tests and the rehearsal use the real
+ * client. Every method takes an optional namespace last: without it the cluster-scoped resource
+ * (`clusterapprovalrequests`, ...), with it the namespaced twin in that namespace.
+ */
 export interface HubApi {
-    listApprovalRequests(): Promise<HubList<ApprovalRequestObject>>;
+    listApprovalRequests(namespace?: string): Promise<HubList<ApprovalRequestObject>>;
     /** A watch stream (JSON lines) from `resourceVersion`, until the server ends it after `timeoutSeconds`. */
     watchApprovalRequests(
         resourceVersion: string,
         timeoutSeconds: number,
         onEvent: (type: WatchEventType, obj: ApprovalRequestObject) => void,
+        namespace?: string,
     ): Promise<WatchOutcome>;
-    getApprovalRequest(name: string): Promise<ApprovalRequestObject | undefined>;
-    getUpdateRun(name: string): Promise<StagedUpdateRunObject | undefined>;
-    getPlacement(name: string): Promise<PlacementObject | undefined>;
+    getApprovalRequest(name: string, namespace?: string): Promise<ApprovalRequestObject | undefined>;
+    getUpdateRun(name: string, namespace?: string): Promise<StagedUpdateRunObject | undefined>;
+    getPlacement(name: string, namespace?: string): Promise<PlacementObject | undefined>;
     /** Merge-patches status.conditions, conditional on resourceVersion. Throws HubError (409 on conflict). */
     patchApprovalConditions(
         name: string,
         resourceVersion: string,
         conditions: readonly Condition[],
+        namespace?: string,
     ): Promise<ApprovalRequestObject>;
+}
+
+/** The hub resources the handler reads, by their cluster-scoped and namespaced plural. */
+export const HUB_KINDS = {
+    approvalRequest: { cluster: "clusterapprovalrequests", namespaced: "approvalrequests" },
+    updateRun: { cluster: "clusterstagedupdateruns", namespaced: "stagedupdateruns" },
+    placement: { cluster: "clusterresourceplacements", namespaced: "resourceplacements" },
+} as const;
+
+/** The collection path below the API group (`/clusterapprovalrequests`, `/namespaces/apps/approvalrequests`). */
+export function collectionPath(kind: keyof typeof HUB_KINDS, namespace?: string): string {
+    return namespace === undefined
+        ? `/${HUB_KINDS[kind].cluster}`
+        : `/namespaces/${encodeURIComponent(namespace)}/${HUB_KINDS[kind].namespaced}`;
+}
+
+/** How errors name an object: `clusterapprovalrequest x`, or `approvalrequest apps/x`. */
+function described(kind: keyof typeof HUB_KINDS, name: string, namespace?: string): string {
+    return namespace === undefined
+        ? `${HUB_KINDS[kind].cluster.replace(/s$/, "")} ${name}`
+        : `${HUB_KINDS[kind].namespaced.replace(/s$/, "")} ${namespace}/${name}`;
 }
 
 export class HubError extends Error {
@@ -167,13 +196,14 @@ export class KubeHubClient implements HubApi {
         }
     }
 
-    async listApprovalRequests(): Promise<HubList<ApprovalRequestObject>> {
+    async listApprovalRequests(namespace?: string): Promise<HubList<ApprovalRequestObject>> {
+        const what = `list ${collectionPath("approvalRequest", namespace).slice(1)}`;
         const list = await this.request<{ items: ApprovalRequestObject[]; metadata: { resourceVersion: string } }>(
-            "list clusterapprovalrequests",
+            what,
             "GET",
-            "/clusterapprovalrequests",
+            collectionPath("approvalRequest", namespace),
         );
-        if (!list) throw new HubError("list clusterapprovalrequests: HTTP 404 (is this a fleet hub?)", 404);
+        if (!list) throw new HubError(`${what}: HTTP 404 (is this a fleet hub?)`, 404);
         return { items: list.items, resourceVersion: list.metadata.resourceVersion };
     }
 
@@ -181,7 +211,10 @@ export class KubeHubClient implements HubApi {
         resourceVersion: string,
         timeoutSeconds: number,
         onEvent: (type: WatchEventType, obj: ApprovalRequestObject) => void,
+        namespace?: string,
     ): Promise<WatchOutcome> {
+        const path = collectionPath("approvalRequest", namespace);
+        const what = `watch ${path.slice(1)}`;
         let rv = resourceVersion;
         let gone = false;
         const q = new URLSearchParams({
@@ -191,13 +224,12 @@ export class KubeHubClient implements HubApi {
             timeoutSeconds: String(timeoutSeconds),
         });
         try {
-            const res = await fetch(`${this.base}/clusterapprovalrequests?${q.toString()}`, {
+            const res = await fetch(`${this.base}${path}?${q.toString()}`, {
                 headers: { authorization: `Bearer ${this.conn.token}`, accept: "application/json" },
                 agent: this.agent,
             });
             if (res.status === 410) return { resourceVersion: rv, gone: true };
-            if (!res.ok)
-                return { resourceVersion: rv, gone, error: `watch clusterapprovalrequests: HTTP ${res.status}` };
+            if (!res.ok) return { resourceVersion: rv, gone, error: `${what}: HTTP ${res.status}` };
             let buffered = "";
             const handle = (line: string) => {
                 if (line.trim() === "") return;
@@ -224,44 +256,42 @@ export class KubeHubClient implements HubApi {
             handle(buffered);
             return { resourceVersion: rv, gone };
         } catch (e) {
-            return { resourceVersion: rv, gone, error: hubError(e, "watch clusterapprovalrequests").message };
+            return { resourceVersion: rv, gone, error: hubError(e, what).message };
         }
     }
 
-    getApprovalRequest(name: string): Promise<ApprovalRequestObject | undefined> {
-        return this.request(
-            `get clusterapprovalrequest ${name}`,
+    /** GET of one object; undefined when the hub answers 404. */
+    private getObject<T>(kind: keyof typeof HUB_KINDS, name: string, namespace?: string): Promise<T | undefined> {
+        return this.request<T>(
+            `get ${described(kind, name, namespace)}`,
             "GET",
-            `/clusterapprovalrequests/${encodeURIComponent(name)}`,
+            `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`,
         );
     }
 
-    getUpdateRun(name: string): Promise<StagedUpdateRunObject | undefined> {
-        return this.request(
-            `get clusterstagedupdaterun ${name}`,
-            "GET",
-            `/clusterstagedupdateruns/${encodeURIComponent(name)}`,
-        );
+    getApprovalRequest(name: string, namespace?: string): Promise<ApprovalRequestObject | undefined> {
+        return this.getObject("approvalRequest", name, namespace);
     }
 
-    getPlacement(name: string): Promise<PlacementObject | undefined> {
-        return this.request(
-            `get clusterresourceplacement ${name}`,
-            "GET",
-            `/clusterresourceplacements/${encodeURIComponent(name)}`,
-        );
+    getUpdateRun(name: string, namespace?: string): Promise<StagedUpdateRunObject | undefined> {
+        return this.getObject("updateRun", name, namespace);
+    }
+
+    getPlacement(name: string, namespace?: string): Promise<PlacementObject | undefined> {
+        return this.getObject("placement", name, namespace);
     }
 
     async patchApprovalConditions(
         name: string,
         resourceVersion: string,
         conditions: readonly Condition[],
+        namespace?: string,
     ): Promise<ApprovalRequestObject> {
-        const what = `patch clusterapprovalrequest ${name} status`;
+        const what = `patch ${described("approvalRequest", name, namespace)} status`;
         const out = await this.request<ApprovalRequestObject>(
             what,
             "PATCH",
-            `/clusterapprovalrequests/${encodeURIComponent(name)}/status?fieldManager=fleet-gates`,
+            `${collectionPath("approvalRequest", namespace)}/${encodeURIComponent(name)}/status?fieldManager=fleet-gates`,
             { metadata: { resourceVersion }, status: { conditions } },
             "application/merge-patch+json",
         );

@@ -6,10 +6,12 @@
  * tick, every `fullListEveryMs`, after `410 Gone` (history compacted) and after a broken stream, so a
  * lost watch loses nothing. Held requests are decided again every tick (windows open, clusters
  * recover); manual ones notify once, and a request pending past `escalateAfterMinutes` escalates once.
+ * Cluster-scoped placements are watched through `clusterapprovalrequests`, namespaced ones through
+ * `approvalrequests` in each of their namespaces (the handler's hub Role is granted there only).
  */
-import { isApproved } from "../../../../core/placement";
+import { isApproved, type ApprovalRequestObject } from "../../../../core/placement";
 import type { Notifier } from "../notifier";
-import { decideApprovalRequest, type HubDecideDeps, type HubDecision } from "./decide";
+import { decideApprovalRequest, type ApprovalRequestRef, type HubDecideDeps, type HubDecision } from "./decide";
 
 export interface HubReconcileOptions {
     /** Full list at least this often (default 10 minutes). */
@@ -21,86 +23,147 @@ export interface HubReconcileOptions {
     readonly audit?: (d: HubDecision) => void;
 }
 
+export type TickSource = "list" | "watch" | "relist-after-gone" | "relist-after-error";
+
 export interface TickResult {
     readonly decisions: readonly HubDecision[];
-    /** How this tick learned about changes. */
-    readonly source: "list" | "watch" | "relist-after-gone" | "relist-after-error";
+    /** How this tick learned about changes (in the first scope: the cluster scope when the stack has one). */
+    readonly source: TickSource;
     readonly resourceVersion: string | undefined;
+    /** Each scope the loop lists and watches: the cluster scope, and each namespace of a namespaced placement. */
+    readonly scopes: readonly {
+        readonly namespace?: string;
+        readonly source: TickSource;
+        readonly resourceVersion: string | undefined;
+    }[];
+}
+
+/** One list/watch stream: cluster-scoped requests, or one namespace's. */
+interface Scope {
+    readonly namespace: string | undefined;
+    resourceVersion: string | undefined;
+    lastListAt: number;
+}
+
+/** Key of a request in the loop's sets: its name, or `namespace/name`. */
+function keyOf(ref: ApprovalRequestRef): string {
+    return ref.namespace === undefined ? ref.name : `${ref.namespace}/${ref.name}`;
+}
+
+/** The scopes of the stack's placements: the cluster scope if any is cluster-scoped, then each namespace once. */
+function scopesOf(placements: HubDecideDeps["placements"]): Scope[] {
+    const namespaces = [...new Set(placements.flatMap((p) => (p.namespace === undefined ? [] : [p.namespace])))];
+    const cluster = placements.length === 0 || placements.some((p) => p.namespace === undefined);
+    return [...(cluster ? [undefined] : []), ...namespaces.sort()].map((namespace) => ({
+        namespace,
+        resourceVersion: undefined,
+        lastListAt: -Infinity,
+    }));
 }
 
 export class HubReconciler {
-    private resourceVersion: string | undefined;
-    private lastListAt = -Infinity;
-    private readonly held = new Set<string>();
+    private readonly scopes: Scope[];
+    private readonly held = new Map<string, ApprovalRequestRef>();
     private readonly notified = new Set<string>();
 
     constructor(
         private readonly deps: HubDecideDeps,
         private readonly options: HubReconcileOptions = {},
-    ) {}
-
-    /** The watch position (for logs and tests). */
-    get cursor(): string | undefined {
-        return this.resourceVersion;
+    ) {
+        this.scopes = scopesOf(deps.placements);
     }
 
-    private async list(into: Set<string>): Promise<void> {
+    /** The watch position of the first scope (for logs and tests). */
+    get cursor(): string | undefined {
+        return this.scopes[0]?.resourceVersion;
+    }
+
+    private ref(scope: Scope, obj: ApprovalRequestObject): ApprovalRequestRef | undefined {
+        const name = obj.metadata?.name;
+        if (!name) return undefined;
+        const namespace = obj.metadata?.namespace ?? scope.namespace;
+        return namespace === undefined ? { name } : { name, namespace };
+    }
+
+    private async list(scope: Scope, into: Map<string, ApprovalRequestRef>): Promise<void> {
         const now = (this.deps.clock ?? Date.now)();
-        const list = await this.deps.hub.listApprovalRequests();
-        for (const o of list.items) if (o.metadata?.name && !isApproved(o)) into.add(o.metadata.name);
-        this.resourceVersion = list.resourceVersion;
-        this.lastListAt = now;
+        const list = await this.deps.hub.listApprovalRequests(scope.namespace);
+        for (const o of list.items) {
+            const ref = this.ref(scope, o);
+            if (ref && !isApproved(o)) into.set(keyOf(ref), ref);
+        }
+        scope.resourceVersion = list.resourceVersion;
+        scope.lastListAt = now;
+    }
+
+    /** What changed in one scope since the last tick: a resumed watch, or a full list when due or the watch failed. */
+    private async refresh(scope: Scope, candidates: Map<string, ApprovalRequestRef>, now: number): Promise<TickSource> {
+        if (
+            scope.resourceVersion === undefined ||
+            now - scope.lastListAt >= (this.options.fullListEveryMs ?? 600_000)
+        ) {
+            await this.list(scope, candidates);
+            return "list";
+        }
+        const out = await this.deps.hub.watchApprovalRequests(
+            scope.resourceVersion,
+            this.options.watchSeconds ?? 1,
+            (type, obj) => {
+                const ref = this.ref(scope, obj);
+                if (!ref) return;
+                if (type === "DELETED") {
+                    candidates.delete(keyOf(ref));
+                    this.held.delete(keyOf(ref));
+                } else if ((type === "ADDED" || type === "MODIFIED") && !isApproved(obj))
+                    candidates.set(keyOf(ref), ref);
+            },
+            scope.namespace,
+        );
+        scope.resourceVersion = out.resourceVersion;
+        if (!out.gone && out.error === undefined) return "watch";
+        await this.list(scope, candidates);
+        return out.gone ? "relist-after-gone" : "relist-after-error";
     }
 
     async tick(): Promise<TickResult> {
         const now = (this.deps.clock ?? Date.now)();
-        const candidates = new Set(this.held);
-        let source: TickResult["source"] = "watch";
-        if (this.resourceVersion === undefined || now - this.lastListAt >= (this.options.fullListEveryMs ?? 600_000)) {
-            await this.list(candidates);
-            source = "list";
-        } else {
-            const out = await this.deps.hub.watchApprovalRequests(
-                this.resourceVersion,
-                this.options.watchSeconds ?? 1,
-                (type, obj) => {
-                    const name = obj.metadata?.name;
-                    if (!name) return;
-                    if (type === "DELETED") {
-                        candidates.delete(name);
-                        this.held.delete(name);
-                    } else if ((type === "ADDED" || type === "MODIFIED") && !isApproved(obj)) candidates.add(name);
-                },
-            );
-            this.resourceVersion = out.resourceVersion;
-            if (out.gone || out.error !== undefined) {
-                await this.list(candidates);
-                source = out.gone ? "relist-after-gone" : "relist-after-error";
-            }
+        const candidates = new Map(this.held);
+        const scopes: TickResult["scopes"][number][] = [];
+        for (const scope of this.scopes) {
+            const source = await this.refresh(scope, candidates, now);
+            scopes.push({
+                ...(scope.namespace !== undefined ? { namespace: scope.namespace } : {}),
+                source,
+                resourceVersion: scope.resourceVersion,
+            });
         }
 
         const decisions: HubDecision[] = [];
-        for (const name of [...candidates].sort()) {
-            const d = await decideApprovalRequest(name, this.deps);
+        for (const [key, ref] of [...candidates.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+            const d = await decideApprovalRequest(ref, this.deps);
             decisions.push(d);
             this.options.audit?.(d);
-            if (d.outcome === "held" || d.outcome === "retry") this.held.add(name);
-            else this.held.delete(name);
+            if (d.outcome === "held" || d.outcome === "retry") this.held.set(key, ref);
+            else this.held.delete(key);
             await this.notify(d);
         }
-        return { decisions, source, resourceVersion: this.resourceVersion };
+        return { decisions, source: scopes[0]!.source, resourceVersion: scopes[0]!.resourceVersion, scopes };
     }
 
     private async notify(d: HubDecision): Promise<void> {
         const n = this.options.notifier;
         if (!n || d.run === undefined || d.timing === undefined) return;
-        const send = async (kind: "manual" | "held" | "escalation", key: string) => {
-            if (this.notified.has(key)) return;
-            this.notified.add(key);
+        const key = keyOf({ name: d.request, ...(d.namespace !== undefined ? { namespace: d.namespace } : {}) });
+        const send = async (kind: "manual" | "held" | "escalation", id: string) => {
+            if (this.notified.has(id)) return;
+            this.notified.add(id);
             try {
                 await n.notify({
                     kind,
-                    gateId: `clusterapprovalrequests/${d.request}`,
+                    gateId:
+                        d.namespace === undefined
+                            ? `clusterapprovalrequests/${d.request}`
+                            : `approvalrequests/${d.namespace}/${d.request}`,
                     updateRun: d.run!,
                     ...(d.stage !== undefined ? { stage: d.stage } : {}),
                     timing: d.timing!,
@@ -111,13 +174,13 @@ export class HubReconciler {
                         : {}),
                 });
             } catch {
-                this.notified.delete(key); // not delivered: try again next tick
+                this.notified.delete(id); // not delivered: try again next tick
             }
         };
-        if (d.outcome === "manual") await send("manual", `manual:${d.request}`);
-        if (d.outcome === "held") await send("held", `held:${d.request}:${d.reason ?? ""}`);
+        if (d.outcome === "manual") await send("manual", `manual:${key}`);
+        if (d.outcome === "held") await send("held", `held:${key}:${d.reason ?? ""}`);
         const after = this.options.escalateAfterMinutes;
         if ((d.outcome === "held" || d.outcome === "manual") && after !== undefined && (d.pendingMinutes ?? 0) >= after)
-            await send("escalation", `escalation:${d.request}`);
+            await send("escalation", `escalation:${key}`);
     }
 }

@@ -1,8 +1,9 @@
 /**
  * App settings of the hub approval loop: where the fleet hub is (`HUB_SERVER`, `HUB_CA_DATA`: from
  * the fleet's `listCredentials`, set at deploy time), this stack's placements and their strategies
- * (`HUB_PLACEMENTS`), and its members' AKS cluster ids (`HUB_MEMBER_CLUSTERS`). Without `HUB_SERVER`
- * the stack has no placements and the loop does not run. A bad value is an error naming the setting.
+ * (`HUB_PLACEMENTS`: `[{ name, strategyName, namespace? }]`), and its members' AKS cluster ids by
+ * member name (`HUB_MEMBER_CLUSTERS`). Without `HUB_SERVER` the stack has no placements and the loop
+ * does not run. A bad value is an error naming the setting.
  */
 import { z } from "zod";
 import type { HubPlacement } from "./decide";
@@ -14,7 +15,16 @@ export interface HubSettings {
     readonly memberClusterIds: Readonly<Record<string, string>>;
 }
 
-const Placements = z.array(z.strictObject({ name: z.string().min(1), strategyName: z.string().min(1) })).min(1);
+const Placements = z
+    .array(
+        z.strictObject({
+            name: z.string().min(1),
+            strategyName: z.string().min(1),
+            /** Namespaced placements only: where their runs and approval requests are. */
+            namespace: z.string().min(1).optional(),
+        }),
+    )
+    .min(1);
 const Members = z.record(
     z.string().min(1),
     z
