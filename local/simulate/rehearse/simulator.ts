@@ -33,6 +33,7 @@ import {
     DEFAULT_UPGRADE_MINUTES,
     positionKey,
     REHEARSAL_RUN_NAME,
+    RehearsalInputError,
     type PlannedSubscription,
     type RehearsalGate,
     type RehearsalResult,
@@ -77,9 +78,9 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
     const newVersion = opts.newVersion;
     if (newVersion !== undefined) {
         if (parseKubernetesVersion(newVersion) === undefined)
-            throw new RangeError(`--new-version ${newVersion}: not a version like 1.33.2`);
+            throw new RehearsalInputError(`--new-version ${newVersion}: not a version like 1.33.2`);
         if (!cfg.upgradeEvents?.startRun)
-            throw new RangeError(
+            throw new RehearsalInputError(
                 `--new-version ${newVersion}: stack ${opts.stack} does not start runs from AKS upgrade events (set fleet-gates:upgradeEvents.startRun)`,
             );
     }
@@ -90,7 +91,7 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
     const failing = new Set((opts.fail ?? []).map((m) => m.toLowerCase()));
     for (const m of failing)
         if (!cfg.members.some((x) => x.name.toLowerCase() === m))
-            throw new Error(`--fail ${m}: not a member of stack ${opts.stack}`);
+            throw new RehearsalInputError(`--fail ${m}: not a member of stack ${opts.stack}`);
     const horizonHours = opts.horizonHours ?? DEFAULT_HORIZON_HOURS;
     if (!(horizonHours > 0)) throw new RangeError(`horizonHours ${horizonHours} must be > 0`);
     const upgradeMinutes = opts.upgradeMinutes ?? DEFAULT_UPGRADE_MINUTES;
