@@ -20,6 +20,7 @@ import {
     serviceTime,
     VirtualClock,
     type Delivery,
+    type EventGridEmulatorOptions,
     type Publication,
 } from "../../emulators/event-grid";
 import { OFFLINE_DEFAULTS } from "../../plan/mocks";
@@ -185,36 +186,27 @@ export class Simulator {
         const firstOfEach = setup.clusterSubscriptions.filter(
             (s, i, all) => all.findIndex((x) => x.name.toLowerCase() === s.name.toLowerCase()) === i,
         );
-        this.clusterGrid = new EventGridEmulator({
-            subscriptions: firstOfEach,
-            clock,
-            endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
-            waitUntil: (t) => this.sched.sleepUntil(t),
-            defer: (due, task) =>
-                this.late.push(
-                    this.sched.spawn(async () => {
-                        await this.sched.sleepUntil(due);
-                        await task();
-                    }),
-                ),
-            rng,
-            jitterRatio: 0,
-            onDelivery: (d) => this.noteClusterDelivery(d),
-        });
-        this.eventGrid = new EventGridEmulator({
+        // Both grids deliver to the handler's Event Grid trigger on the virtual clock; only Fleet's gate
+        // events get the duplicates and shuffling asked for.
+        const grid = (extra: Partial<EventGridEmulatorOptions> & Pick<EventGridEmulatorOptions, "subscriptions">) =>
+            new EventGridEmulator({
+                clock,
+                endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
+                waitUntil: (t) => this.sched.sleepUntil(t),
+                defer: (due, task) =>
+                    this.late.push(
+                        this.sched.spawn(async () => {
+                            await this.sched.sleepUntil(due);
+                            await task();
+                        }),
+                    ),
+                rng,
+                jitterRatio: 0,
+                ...extra,
+            });
+        this.clusterGrid = grid({ subscriptions: firstOfEach, onDelivery: (d) => this.noteClusterDelivery(d) });
+        this.eventGrid = grid({
             subscriptions: setup.subscriptions,
-            clock,
-            endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
-            waitUntil: (t) => this.sched.sleepUntil(t),
-            defer: (due, task) =>
-                this.late.push(
-                    this.sched.spawn(async () => {
-                        await this.sched.sleepUntil(due);
-                        await task();
-                    }),
-                ),
-            rng,
-            jitterRatio: 0,
             ...(opts.duplicates !== undefined ? { duplicateRate: opts.duplicates } : {}),
             ...(opts.shuffle ? { shuffle: true } : {}),
             onDelivery: (d) => this.noteDelivery(d),
