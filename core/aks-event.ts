@@ -24,6 +24,16 @@
  */
 import { z } from "zod";
 import { ArmIdError, formatArmId, isType, parseArmId } from "./arm-id";
+import {
+    ENVELOPE_LIMITS,
+    clip,
+    cloudEventCasingProblem,
+    describeIssue,
+    openEvent,
+    parseBatch,
+    readEnvelope,
+    sourceField,
+} from "./event-envelope";
 import { detectSchema, type EventSchema } from "./event-filter";
 import { parseKubernetesMinor, parseKubernetesVersion, type AvailableVersions } from "./kubernetes-version";
 
@@ -56,7 +66,12 @@ export function isAksUpgradeEvent(raw: unknown): boolean {
     return aksEventKindOf(r.eventType ?? r.type) !== undefined;
 }
 
-export const AKS_EVENT_LIMITS = { eventBytes: 16 * 1024, eventId: 128, armId: 1024, time: 40 } as const;
+export const AKS_EVENT_LIMITS = {
+    eventBytes: 16 * 1024,
+    eventId: ENVELOPE_LIMITS.eventId,
+    armId: ENVELOPE_LIMITS.armId,
+    time: ENVELOPE_LIMITS.time,
+} as const;
 
 /** The cluster an event is about. */
 export interface ClusterRef {
@@ -98,50 +113,6 @@ export type AksEventParse =
           readonly disposition: "rejected" | "ignored";
       };
 
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
-const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-const eventId = z
-    .string()
-    .min(1)
-    .max(AKS_EVENT_LIMITS.eventId)
-    .regex(/^[\x21-\x7e]+$/, "expected printable ASCII without spaces");
-const time = z
-    .string()
-    .max(AKS_EVENT_LIMITS.time)
-    .regex(TIME_PATTERN, "expected an RFC 3339 date-time")
-    .refine((s) => Number.isFinite(Date.parse(s)), "not a valid date-time");
-const armIdString = z.string().min(1).max(AKS_EVENT_LIMITS.armId).regex(NO_CONTROL, "contains control characters");
-const eventType = z
-    .string()
-    .min(1)
-    .max(256)
-    .regex(/^[A-Za-z0-9._-]+$/, "expected letters, digits, '.', '_' or '-'");
-
-const EventGridEnvelope = z.object({
-    id: eventId,
-    topic: armIdString,
-    subject: armIdString,
-    eventType,
-    eventTime: time,
-    dataVersion: z.string().max(32).optional(),
-    metadataVersion: z.string().max(8).optional(),
-    data: z.unknown(),
-});
-const CloudEventEnvelope = z.object({
-    specversion: z.literal("1.0"),
-    id: eventId,
-    source: armIdString,
-    subject: armIdString,
-    type: eventType,
-    time,
-    datacontenttype: z
-        .string()
-        .max(128)
-        .refine((t) => /^application\/(cloudevents\+)?json\b/i.test(t), "expected a JSON content type")
-        .optional(),
-    data: z.unknown(),
-});
-
 const version = z
     .string()
     .max(32)
@@ -170,31 +141,6 @@ const NodePoolData = z.object({
         .regex(/^[a-z][a-z0-9]{0,11}$/, "expected an AKS node pool name (lower-case letters and digits, ≤ 12)"),
 });
 
-function clip(v: unknown): string {
-    let s: string;
-    try {
-        s = JSON.stringify(v) ?? String(v);
-    } catch {
-        s = String(v);
-    }
-    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
-}
-
-function describe(error: z.ZodError, input: unknown, prefix: string): string {
-    const issue = error.issues[0];
-    if (!issue) return `${prefix || "event"}: invalid`;
-    let got: unknown = input;
-    for (const seg of issue.path) {
-        if (typeof got !== "object" || got === null || !Object.prototype.hasOwnProperty.call(got, seg)) {
-            got = undefined;
-            break;
-        }
-        got = (got as Record<PropertyKey, unknown>)[seg];
-    }
-    const where = [prefix, ...issue.path.map(String)].filter((s) => s.length > 0).join(".");
-    return `${where}: ${issue.message} (${got === undefined ? "missing" : `got ${clip(got)}`})`;
-}
-
 function reject(reason: string, id?: string): AksEventParse {
     return { ok: false, reason, disposition: "rejected", ...(id !== undefined ? { eventId: id } : {}) };
 }
@@ -221,26 +167,14 @@ export function clusterRefOf(source: string): ClusterRef | string {
 }
 
 /** Parses one delivered AKS event (either schema). Never throws. */
-export function parseAksEvent(raw: unknown): AksEventParse {
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
-        return reject(`event: expected a JSON object (got ${Array.isArray(raw) ? "array" : typeof raw})`);
-    const r = raw as Record<string, unknown>;
-    const id = typeof r.id === "string" && eventId.safeParse(r.id).success ? r.id : undefined;
-    let size: number;
-    try {
-        size = JSON.stringify(raw).length;
-    } catch {
-        return reject("event: not serializable as JSON", id);
-    }
-    if (size > AKS_EVENT_LIMITS.eventBytes)
-        return reject(`event: ${size} characters, the limit is ${AKS_EVENT_LIMITS.eventBytes}`, id);
+export function parseAksEvent(input: unknown): AksEventParse {
+    const opened = openEvent(input, AKS_EVENT_LIMITS.eventBytes);
+    if (!opened.ok) return reject(opened.reason, opened.eventId);
+    const { raw: r, eventId: id } = opened;
 
-    const schema = detectSchema(raw);
-    if (schema === "CloudEventSchemaV1_0") {
-        const bad = Object.keys(r).find((k) => k !== k.toLowerCase());
-        if (bad !== undefined)
-            return reject(`CloudEvents attribute ${clip(bad)} must be lower-case (${clip(bad.toLowerCase())})`, id);
-    }
+    const schema = detectSchema(r);
+    const casing = schema === "CloudEventSchemaV1_0" ? cloudEventCasingProblem(r) : undefined;
+    if (casing !== undefined) return reject(casing, id);
     const type = schema === "EventGridSchema" ? r.eventType : r.type;
     const kind = aksEventKindOf(type);
     if (kind === undefined) {
@@ -254,25 +188,10 @@ export function parseAksEvent(raw: unknown): AksEventParse {
         };
     }
 
-    let env: { id: string; source: string; subject: string; time: string; type: string };
-    if (schema === "EventGridSchema") {
-        const p = EventGridEnvelope.safeParse(raw);
-        if (!p.success) return reject(describe(p.error, raw, ""), id);
-        env = {
-            id: p.data.id,
-            source: p.data.topic,
-            subject: p.data.subject,
-            time: p.data.eventTime,
-            type: p.data.eventType,
-        };
-    } else {
-        const p = CloudEventEnvelope.safeParse(raw);
-        if (!p.success) return reject(describe(p.error, raw, ""), id);
-        env = { id: p.data.id, source: p.data.source, subject: p.data.subject, time: p.data.time, type: p.data.type };
-    }
-    const sourceField = schema === "EventGridSchema" ? "topic" : "source";
+    const env = readEnvelope(r, schema);
+    if (typeof env === "string") return reject(env, id);
     const cluster = clusterRefOf(env.source);
-    if (typeof cluster === "string") return reject(`${sourceField}: ${cluster}`, env.id);
+    if (typeof cluster === "string") return reject(`${sourceField(schema)}: ${cluster}`, env.id);
     const subjectOk =
         env.subject.toLowerCase() === cluster.name.toLowerCase() ||
         (() => {
@@ -281,7 +200,7 @@ export function parseAksEvent(raw: unknown): AksEventParse {
         })();
     if (!subjectOk)
         return reject(
-            `subject ${clip(env.subject)} is neither the cluster's name ${clip(cluster.name)} nor its id (${sourceField} ${clip(env.source)})`,
+            `subject ${clip(env.subject)} is neither the cluster's name ${clip(cluster.name)} nor its id (${sourceField(schema)} ${clip(env.source)})`,
             env.id,
         );
 
@@ -297,7 +216,7 @@ export function parseAksEvent(raw: unknown): AksEventParse {
     switch (kind) {
         case "newKubernetesVersionAvailable": {
             const d = NewVersionData.safeParse(r.data);
-            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            if (!d.success) return reject(describeIssue(d.error, r.data, "data"), env.id);
             const preview = d.data.latestPreviewKubernetesVersion;
             const available: AvailableVersions = {
                 latestSupported: d.data.latestSupportedKubernetesVersion,
@@ -310,12 +229,12 @@ export function parseAksEvent(raw: unknown): AksEventParse {
         case "clusterSupportEnding":
         case "clusterSupportEnded": {
             const d = SupportData.safeParse(r.data);
-            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            if (!d.success) return reject(describeIssue(d.error, r.data, "data"), env.id);
             return { ok: true, event: { ...base, kind, kubernetesVersion: d.data.kubernetesVersion } };
         }
         default: {
             const d = NodePoolData.safeParse(r.data);
-            if (!d.success) return reject(describe(d.error, r.data, "data"), env.id);
+            if (!d.success) return reject(describeIssue(d.error, r.data, "data"), env.id);
             return { ok: true, event: { ...base, kind, nodePoolName: d.data.nodePoolName } };
         }
     }
@@ -323,11 +242,7 @@ export function parseAksEvent(raw: unknown): AksEventParse {
 
 /** Parses a delivery: one event or an array of them. One result per event, in order. */
 export function parseAksEvents(body: unknown): AksEventParse[] {
-    if (Array.isArray(body)) {
-        if (body.length > 5000) return [reject(`batch: ${body.length} events, the limit is 5000`)];
-        return body.map((e) => parseAksEvent(e));
-    }
-    return [parseAksEvent(body)];
+    return parseBatch(body, parseAksEvent, (reason) => reject(reason));
 }
 
 /** Builds an event as AKS publishes it, in the Event Grid schema (emulation, tests). */

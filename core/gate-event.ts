@@ -36,6 +36,22 @@ import {
     sameFleet,
     updateRunId as formatUpdateRunId,
 } from "./arm-id";
+import {
+    ENVELOPE_LIMITS,
+    NO_CONTROL,
+    armIdString,
+    clip,
+    cloudEventCasingProblem,
+    describeIssue,
+    eventIdSchema,
+    eventTypeSchema,
+    isObject,
+    openEvent,
+    parseBatch,
+    readEnvelope,
+    sourceField,
+    timeSchema,
+} from "./event-envelope";
 import { EventSchema, FLEET_GATE_EVENT_TYPES, GateEventKind, detectSchema } from "./event-filter";
 import { FLEET_NAME_PATTERN, GATE_TIMINGS, GateCoordinates, GateTiming } from "./rules";
 
@@ -47,15 +63,15 @@ export const GATE_EVENT_LIMITS = {
     /** Serialized size of one event. Real gate events are ~1.5 KB; Event Grid's own cap is 1 MB. */
     eventBytes: 64 * 1024,
     /** Events in one delivery (Event Grid's `maxEventsPerBatch` maximum). */
-    batchEvents: 5000,
-    eventId: 128,
-    eventType: 256,
+    batchEvents: ENVELOPE_LIMITS.batchEvents,
+    eventId: ENVELOPE_LIMITS.eventId,
+    eventType: ENVELOPE_LIMITS.eventType,
     /** ARM ids (`arm-id.ts` accepts up to 2048; a gate id is < 300 characters). */
-    armId: 1024,
+    armId: ENVELOPE_LIMITS.armId,
     displayName: 100,
     /** Stage, group and update run names (2026-06-01 spec: 1-50, `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`). */
     fleetName: 50,
-    time: 40,
+    time: ENVELOPE_LIMITS.time,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -108,25 +124,6 @@ export type GateEventParse =
 // Schemas
 // ---------------------------------------------------------------------------------------------
 
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
-const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-const eventIdSchema = z
-    .string()
-    .min(1)
-    .max(GATE_EVENT_LIMITS.eventId)
-    .regex(/^[\x21-\x7e]+$/, "expected printable ASCII without spaces");
-const eventTypeSchema = z
-    .string()
-    .min(1)
-    .max(GATE_EVENT_LIMITS.eventType)
-    .regex(/^[A-Za-z0-9._-]+$/, "expected letters, digits, '.', '_' or '-'");
-const timeSchema = z
-    .string()
-    .max(GATE_EVENT_LIMITS.time)
-    .regex(TIME_PATTERN, "expected an RFC 3339 date-time")
-    .refine((s) => Number.isFinite(Date.parse(s)), "not a valid date-time");
-const armIdString = z.string().min(1).max(GATE_EVENT_LIMITS.armId).regex(NO_CONTROL, "contains control characters");
 const fleetNameSchema = z
     .string()
     .min(1)
@@ -181,32 +178,6 @@ const GateDataSchema = z.object({
         .optional(),
 });
 
-const EventGridEnvelopeSchema = z.object({
-    id: eventIdSchema,
-    topic: armIdString,
-    subject: armIdString,
-    eventType: eventTypeSchema,
-    eventTime: timeSchema,
-    dataVersion: z.string().max(32).optional(),
-    metadataVersion: z.string().max(8).optional(),
-    data: z.unknown(),
-});
-
-const CloudEventEnvelopeSchema = z.object({
-    specversion: z.literal("1.0"),
-    id: eventIdSchema,
-    source: armIdString,
-    type: eventTypeSchema,
-    subject: armIdString,
-    time: timeSchema,
-    datacontenttype: z
-        .string()
-        .max(128)
-        .refine((t) => /^application\/(cloudevents\+)?json\b/i.test(t), "expected a JSON content type")
-        .optional(),
-    data: z.unknown(),
-});
-
 /** The envelope fields every event needs before its type can be looked at (also for ignored types). */
 const MinimalEnvelopeSchema = {
     EventGridSchema: z.object({ id: eventIdSchema, eventType: eventTypeSchema }),
@@ -228,43 +199,6 @@ export type GateResource = z.infer<typeof GateResourceSchema>;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function clip(v: unknown): string {
-    let s: string;
-    try {
-        s = typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
-    } catch {
-        s = String(v);
-    }
-    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-    let cur = root;
-    for (const seg of path) {
-        if (typeof cur !== "object" || cur === null) return undefined;
-        if (!hasOwn.call(cur, seg)) return undefined;
-        cur = (cur as Record<PropertyKey, unknown>)[seg];
-    }
-    return cur;
-}
-
-/** The first zod issue as `path: message (got value)`. */
-function describeIssue(error: z.ZodError, input: unknown, prefix: string): string {
-    const issue = error.issues[0];
-    if (!issue) return `${prefix}: invalid`;
-    const path = issue.path.map(String);
-    const where = [prefix, ...path].filter((s) => s.length > 0).join(".");
-    const got = valueAt(input, issue.path);
-    const shown = got === undefined ? "missing" : `got ${clip(got)}`;
-    return `${where}: ${issue.message} (${shown})`;
-}
-
 const X_RUN_SEGMENT = /(?:^|\/)(x{4,})(?=\/|$)/i;
 
 /** A documentation placeholder in an id-like string: a `{name}` segment or a run of x's. */
@@ -274,15 +208,6 @@ function placeholderIn(s: unknown): string | undefined {
     if (braces) return braces[0];
     // The first `/`-separated segment made only of x's.
     return X_RUN_SEGMENT.exec(s)?.[1];
-}
-
-function serializedLength(v: unknown): number | "unserializable" {
-    try {
-        const s = JSON.stringify(v);
-        return s === undefined ? "unserializable" : s.length;
-    } catch {
-        return "unserializable";
-    }
 }
 
 const KIND_BY_TYPE: ReadonlyMap<string, GateEventKind> = new Map(
@@ -351,15 +276,10 @@ function gateViewOf(
 // ---------------------------------------------------------------------------------------------
 
 /** Parses one delivered event (either schema). */
-export function parseGateEvent(raw: unknown): GateEventParse {
-    if (!isObject(raw))
-        return reject(`event: expected a JSON object (got ${Array.isArray(raw) ? "array" : typeof raw})`);
-    const eventId = typeof raw.id === "string" && eventIdSchema.safeParse(raw.id).success ? raw.id : undefined;
-
-    const size = serializedLength(raw);
-    if (size === "unserializable") return reject("event: not serializable as JSON", eventId);
-    if (size > GATE_EVENT_LIMITS.eventBytes)
-        return reject(`event: ${size} characters, the limit is ${GATE_EVENT_LIMITS.eventBytes}`, eventId);
+export function parseGateEvent(input: unknown): GateEventParse {
+    const opened = openEvent(input, GATE_EVENT_LIMITS.eventBytes);
+    if (!opened.ok) return reject(opened.reason, opened.eventId);
+    const { raw, eventId } = opened;
 
     // Placeholders first: the published samples are recognisable as samples.
     const data = isObject(raw.data) ? raw.data : undefined;
@@ -385,14 +305,8 @@ export function parseGateEvent(raw: unknown): GateEventParse {
 
     // Envelope schema: `specversion` in any case marks CloudEvents; its attribute names must be lower-case.
     const schema = detectSchema(raw);
-    if (schema === "CloudEventSchemaV1_0") {
-        const bad = Object.keys(raw).find((k) => k !== k.toLowerCase());
-        if (bad !== undefined)
-            return reject(
-                `CloudEvents attribute ${clip(bad)} must be lower-case (${clip(bad.toLowerCase())})`,
-                eventId,
-            );
-    }
+    const casing = schema === "CloudEventSchemaV1_0" ? cloudEventCasingProblem(raw) : undefined;
+    if (casing !== undefined) return reject(casing, eventId);
     const minimal = MinimalEnvelopeSchema[schema].safeParse(raw);
     if (!minimal.success) return reject(describeIssue(minimal.error, raw, ""), eventId);
     const type = schema === "EventGridSchema" ? String(raw.eventType) : String(raw.type);
@@ -405,16 +319,8 @@ export function parseGateEvent(raw: unknown): GateEventParse {
             reason: `event type ${clip(type)} is not a Fleet gate event`,
         };
 
-    let envelope: { id: string; source: string; subject: string; time: string };
-    if (schema === "EventGridSchema") {
-        const p = EventGridEnvelopeSchema.safeParse(raw);
-        if (!p.success) return reject(describeIssue(p.error, raw, ""), eventId);
-        envelope = { id: p.data.id, source: p.data.topic, subject: p.data.subject, time: p.data.eventTime };
-    } else {
-        const p = CloudEventEnvelopeSchema.safeParse(raw);
-        if (!p.success) return reject(describeIssue(p.error, raw, ""), eventId);
-        envelope = { id: p.data.id, source: p.data.source, subject: p.data.subject, time: p.data.time };
-    }
+    const envelope = readEnvelope(raw, schema);
+    if (typeof envelope === "string") return reject(envelope, eventId);
 
     const d = GateDataSchema.safeParse(raw.data);
     if (!d.success) return reject(describeIssue(d.error, raw.data, "data"), eventId);
@@ -429,7 +335,7 @@ export function parseGateEvent(raw: unknown): GateEventParse {
     const expectedSource = `/subscriptions/${view.gate.subscriptionId}`;
     if (!sameArmId(envelope.source, expectedSource))
         return reject(
-            `${schema === "EventGridSchema" ? "topic" : "source"} ${clip(envelope.source)} is not the gate's subscription ${clip(expectedSource)}`,
+            `${sourceField(schema)} ${clip(envelope.source)} is not the gate's subscription ${clip(expectedSource)}`,
             eventId,
         );
 
@@ -455,12 +361,7 @@ export function parseGateEvent(raw: unknown): GateEventParse {
  * CloudEvents unbatched is one object). One result per event, in order.
  */
 export function parseGateEvents(body: unknown): GateEventParse[] {
-    if (Array.isArray(body)) {
-        if (body.length > GATE_EVENT_LIMITS.batchEvents)
-            return [reject(`batch: ${body.length} events, the limit is ${GATE_EVENT_LIMITS.batchEvents}`)];
-        return body.map((e) => parseGateEvent(e));
-    }
-    return [parseGateEvent(body)];
+    return parseBatch(body, parseGateEvent, (reason) => reject(reason));
 }
 
 /** Validates an ARM gate resource (GET/LIST answer) into a `GateView` plus its eTag; reason string on failure. */

@@ -438,8 +438,10 @@ export async function main(argv: readonly string[]): Promise<number> {
             e instanceof ProgramError ||
             e instanceof PolicyConfigError ||
             e instanceof CliInputError ||
-            // Thrown by modules loaded lazily: a file that is not events, a blob that is not dead letters.
-            (e instanceof Error && (e.name === "ReplayInputError" || e.name === "DeadLetterReadError"))
+            // Thrown by modules loaded lazily: a file that is not events, a blob that is not dead letters,
+            // a rehearsal option the stack cannot take.
+            (e instanceof Error &&
+                (e.name === "ReplayInputError" || e.name === "DeadLetterReadError" || e.name === "RehearsalInputError"))
         ) {
             process.stderr.write(`${e.message}\n`);
             return 1;

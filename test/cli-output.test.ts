@@ -41,6 +41,24 @@ describe("CLI output", () => {
     );
 });
 
+describe("npm start", () => {
+    it("prints dev's plan without a policy violation, then a run whose two gates pass by their rules", async () => {
+        const r = await cli(["start"]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^== plan of stack dev \(offline, Pulumi mocks\) ==\nstack dev: \d+ resources\n/);
+        expect(r.stdout).toContain("\n== policy pack ==\npolicy: no violations\n");
+        expect(r.stdout).toMatch(
+            /\ndev +- +Before +"Check with sales team" +sales-check +gate-sales-check +approved\n/,
+        );
+        expect(r.stdout).toMatch(/\ndev +blue +After +"blue healthy" +blue-healthy +gate-blue-healthy +approved\n/);
+        expect(r.stdout).toContain(", 2 gate approval(s) written by it,");
+        expect(r.stdout).toMatch(/\nthe run completed: 2 gate\(s\) passed in /);
+        // The person of `npm start` deletes the run at the end: FleetGateDeleted for both gates.
+        expect(r.stdout).toMatch(/person +run deleted +the update run is deleted; Fleet deletes its 2 gate\(s\)/);
+        expect(r.stderr).not.toMatch(/WARNING|test mode|Skipping call to register/);
+    }, 180_000);
+});
+
 describe("--help", () => {
     it.each<[string, string[]]>([
         ["start", []],

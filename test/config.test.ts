@@ -310,7 +310,7 @@ describe("the repository's stacks", () => {
         expect(m.gates.length).toBeGreaterThanOrEqual(2);
     });
 
-    it("dev: 3 members in 2 groups, 1 stage, 2 gates, rules for one", () => {
+    it("dev: 3 members in 2 groups, 1 stage, 2 gates, a rule for each", () => {
         const file = loadStackFile("dev");
         const members = JSON.parse(file.config["fleet-gates:members"]!) as { group: string }[];
         const strategy = JSON.parse(file.config["fleet-gates:updateStrategy"]!) as { stages: unknown[] };
@@ -327,8 +327,9 @@ describe("the repository's stacks", () => {
         expect(new Set(members.map((x) => x.group)).size).toBe(2);
         expect(strategy.stages).toHaveLength(1);
         expect(m.gates).toHaveLength(2);
-        // One rule for a Fleet gate, one for the approval requests of placement "web".
-        expect(m.approvals.map((r) => r.match.placement ?? null)).toEqual([null, "web"]);
+        // A rule for each Fleet gate, one for the approval requests of placement "web".
+        expect(m.approvals.map((r) => r.match.placement ?? null)).toEqual([null, null, "web"]);
+        expect(m.approvals.map((r) => r.name)).toEqual(["sales-check", "blue-healthy", "web-ring1"]);
         expect(m.placements.map((p) => p.name)).toEqual(["web"]);
     });
 });

@@ -68,7 +68,7 @@ describe("plan of the dev stack", () => {
             topicId: named(dev, "gate-events-topic").id,
             functionAppName: named(dev, "handler-app").inputs.name,
             handlerPrincipalId: named(dev, "handler-identity").outputs.principalId,
-            subscriptionNames: ["gate-lifecycle", "gate-sales-check"],
+            subscriptionNames: ["gate-blue-healthy", "gate-lifecycle", "gate-sales-check"],
         });
     });
 
@@ -97,7 +97,7 @@ describe("plan of the dev stack", () => {
         for (const m of generic(dev, "members")) expect(strategy!.dependencies).toContain(m.urn);
     });
 
-    it("routes the rule's gate to the deployed function, after the code is deployed", () => {
+    it("routes the rules' gates to the deployed function, after the code is deployed", () => {
         const app = named(dev, "handler-app");
         const publish = ofType(dev, "pulumi-nodejs:dynamic/fleet-gates:HandlerPublish")[0]!;
         const subs = ofType(dev, "azure-native:eventgrid:SystemTopicEventSubscription");
@@ -106,6 +106,7 @@ describe("plan of the dev stack", () => {
             "aks-upgrade-events",
             "aks-upgrade-events",
             "aks-upgrade-events",
+            "gate-blue-healthy",
             "gate-lifecycle",
             "gate-sales-check",
         ]);
@@ -137,6 +138,11 @@ describe("plan of the dev stack", () => {
                         timeZone: "Europe/Berlin",
                     },
                 ],
+            },
+            {
+                name: "blue-healthy",
+                match: { displayName: "blue healthy", stage: "dev", group: "blue", timing: "After" },
+                checks: [{ type: "clusterHealth" }],
             },
             {
                 // Placement rules travel with the gate rules: the handler decides hub approval requests too.

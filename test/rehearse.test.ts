@@ -27,12 +27,6 @@ const SATURDAY = new Date("2026-11-28T09:00:00Z");
 /** Tuesday 09:00 in Berlin / 08:00 in Dublin: prod's windows open within the run's first hour. */
 const PROD_START = new Date("2026-11-24T08:00:00Z");
 
-const BLUE_RULE = `    - name: blue-healthy
-      match: { displayName: "blue healthy", stage: dev, group: blue, timing: After }
-      checks:
-        - type: clusterHealth
-`;
-
 /** A temp dir with the dev stack, its text edited by `edit`. */
 function devWith(edit: (text: string) => string): string {
     const dir = mkdtempSync(path.join(os.tmpdir(), "rehearse-"));
@@ -43,9 +37,9 @@ function devWith(edit: (text: string) => string): string {
     return dir;
 }
 
-/** The dev stack plus a rule for "blue healthy" (in dev that gate is manual). */
-function devWithBlueRule(): string {
-    return devWith((text) => text.replace("  fleet-gates:handler:", `${BLUE_RULE}  fleet-gates:handler:`));
+/** The dev stack without its rule for "blue healthy": that gate is manual, a person has to approve it. */
+function devWithBlueManual(): string {
+    return devWith((text) => text.replace(/ {4}- name: blue-healthy\b[^\n]*\n(?: {6}[^\n]*\n)+/, ""));
 }
 
 function devModel() {
@@ -58,9 +52,9 @@ function outcomes(r: RehearsalResult): string[] {
 }
 
 describe("rehearse", () => {
-    it("dev inside its window, manual gates approved: every gate passes, nothing stuck", async () => {
-        const r = await rehearse({ stack: "dev", now: IN_WINDOW, approveManual: true });
-        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=manual"]);
+    it("dev inside its window: every gate approved by its rule, no person, nothing stuck", async () => {
+        const r = await rehearse({ stack: "dev", now: IN_WINDOW });
+        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
         expect(r.stuck).toEqual([]);
         expect(r.notReached).toEqual([]);
         expect(r.gates[0]).toEqual({
@@ -72,7 +66,12 @@ describe("rehearse", () => {
             subscriptions: ["gate-sales-check"],
             outcome: "approved",
         });
-        expect(r.gates[1]).toMatchObject({ group: "blue", timing: "After", rule: null, subscriptions: [] });
+        expect(r.gates[1]).toMatchObject({
+            group: "blue",
+            timing: "After",
+            rule: "blue-healthy",
+            subscriptions: ["gate-blue-healthy"],
+        });
         // The handler approved on the first delivery; blue (2 members, one at a time, 10 min each) and
         // green (1 member) upgrade in parallel: 20 min, then afterStageWaitInSeconds (300 s).
         expect(r.durationMs).toBe(20 * 60_000 + 300_000);
@@ -88,7 +87,7 @@ describe("rehearse", () => {
         ]);
         const blueGate = r.timeline.find((e) => e.gate === "blue healthy" && e.decision === "created")!;
         expect(blueGate.at).toBe("2026-11-24T09:20:00.000Z");
-        expect(r.gateWrites).toBe(1);
+        expect(r.gateWrites).toBe(2);
         expect(r.deadLetters).toEqual([]);
         expect(Object.keys(rehearsalJson(r)).sort()).toEqual(["durationMs", "gates", "stack", "stuck"]);
         // FleetGateUpdated reaches the handler through the lifecycle subscription.
@@ -98,8 +97,8 @@ describe("rehearse", () => {
         expect(text).toContain("the run completed: 2 gate(s)");
     });
 
-    it("dev without --approve-manual: stuck at the manual gate, nothing after it reached", async () => {
-        const r = await rehearse({ stack: "dev", now: IN_WINDOW });
+    it("a manual gate without --approve-manual: stuck there, nothing after it reached", async () => {
+        const r = await rehearse({ stack: "dev", dir: devWithBlueManual(), now: IN_WINDOW });
         expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=manual"]);
         expect(r.stuck).toHaveLength(1);
         expect(r.stuck[0]).toMatchObject({ displayName: "blue healthy", stage: "dev", group: "blue" });
@@ -116,10 +115,9 @@ describe("rehearse", () => {
         const r = await rehearse({
             stack: "dev",
             now: SATURDAY,
-            approveManual: true,
             onProgress: (l) => progress.push(l),
         });
-        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=manual"]);
+        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
         const approved = r.timeline.find((e) => e.gate === "Check with sales team" && e.decision === "approved")!;
         expect(approved.subscription).toBe("sweep");
         // Monday 09:00 Berlin = 08:00Z, the first 5-minute sweep in the window.
@@ -129,13 +127,10 @@ describe("rehearse", () => {
         expect(r.timeline.length).toBeLessThan(20);
     });
 
-    it("--fail holds the group's After gate (with a clusterHealth rule) until the horizon: stuck", async () => {
-        const dir = devWithBlueRule();
+    it("--fail holds the group's After gate (its clusterHealth rule) until the horizon: stuck", async () => {
         const r = await rehearse({
             stack: "dev",
-            dir,
             now: IN_WINDOW,
-            approveManual: true,
             fail: ["aks-dev-blue-1"],
             horizonHours: 2,
         });
@@ -146,10 +141,10 @@ describe("rehearse", () => {
         expect(r.stuck[0]!.reason).toMatch(/aks-dev-blue-1/);
         expect(r.durationMs).toBe(2 * 3_600_000);
 
-        // The same stack without the failure: the rule approves it.
-        const ok = await rehearse({ stack: "dev", dir, now: IN_WINDOW });
-        expect(outcomes(ok)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
-        expect(ok.stuck).toEqual([]);
+        // A failing member of another group: blue's gate is approved.
+        const green = await rehearse({ stack: "dev", now: IN_WINDOW, fail: ["aks-dev-green-1"], horizonHours: 2 });
+        expect(outcomes(green)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
+        expect(green.stuck).toEqual([]);
     });
 
     it("a misrouted rule subscription: the gate is unrouted and stuck, with the failing filter clause", async () => {
@@ -167,7 +162,7 @@ describe("rehearse", () => {
                 return { ...res, inputs: { ...res.inputs, filter: JSON.parse(text) as unknown } };
             }),
         };
-        const r = await rehearse({ stack: "dev", plan: mutated, now: IN_WINDOW, approveManual: true });
+        const r = await rehearse({ stack: "dev", plan: mutated, now: IN_WINDOW });
         expect(r.gates).toEqual([
             {
                 stage: "dev",
@@ -188,7 +183,7 @@ describe("rehearse", () => {
     it("the plan's subscriptions route the gate's events in either delivery schema", async () => {
         const plan = await planStack("dev");
         const subs = planSubscriptions(plan);
-        expect(subs.map((s) => s.name).sort()).toEqual(["gate-lifecycle", "gate-sales-check"]);
+        expect(subs.map((s) => s.name).sort()).toEqual(["gate-blue-healthy", "gate-lifecycle", "gate-sales-check"]);
         expect(subs.every((s) => s.schema === "EventGridSchema")).toBe(true);
         const lifecycle = subs.find((s) => s.name === "gate-lifecycle")!;
         const rule = subs.find((s) => s.name === "gate-sales-check")!;
@@ -217,11 +212,10 @@ describe("rehearse", () => {
         const r = await rehearse({
             stack: "dev",
             now: IN_WINDOW,
-            approveManual: true,
             // One more 503 than the pipeline's own retries (3): the first delivery fails.
             faults: [{ route: "gates.patch", kind: "503", retryAfterSeconds: 0, times: 4 }],
         });
-        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=manual"]);
+        expect(outcomes(r)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
         const approved = r.timeline.find((e) => e.gate === "Check with sales team" && e.decision === "approved")!;
         expect(approved.subscription).toBe("gate-sales-check");
         expect(approved.reason).toMatch(/after 2 attempts/);
@@ -272,7 +266,8 @@ describe("npm run rehearse (CLI)", () => {
     }
 
     it("prints the DESIGN.md JSON shape and exits 1 when the run waits at a manual gate", async () => {
-        const r = await run(["rehearse", "--stack", "dev", "--json", "--now", "2026-11-24T09:00:00Z"]);
+        const args = ["rehearse", "--stack", "dev", "--dir", devWithBlueManual(), "--json"];
+        const r = await run([...args, "--now", "2026-11-24T09:00:00Z"]);
         expect(r.code).toBe(1);
         const json = JSON.parse(r.out) as {
             stack: string;
@@ -313,19 +308,20 @@ describe("npm run rehearse (CLI)", () => {
     });
 
     it("exits 0 with --approve-manual and writes the rollout diagram", async () => {
-        const r = await run(["rehearse", "--stack", "dev", "--approve-manual", "--now", "2026-11-24T09:00:00Z"]);
+        const args = ["rehearse", "--stack", "dev", "--dir", devWithBlueManual(), "--approve-manual"];
+        const r = await run([...args, "--now", "2026-11-24T09:00:00Z"]);
         expect(r.code).toBe(0);
         expect(r.out).toContain("```mermaid\nflowchart");
         expect(r.out).toMatch(/\(diagram written to .*\.rehearsal[\\/]dev\.md\)/);
     });
 
     it("--delete-run, --duplicates, --shuffle and --seed keep the JSON shape", async () => {
-        const args = ["rehearse", "--stack", "dev", "--json", "--approve-manual", "--now", "2026-11-24T09:00:00Z"];
+        const args = ["rehearse", "--stack", "dev", "--json", "--now", "2026-11-24T09:00:00Z"];
         const r = await run([...args, "--delete-run", "--duplicates", "0.5", "--shuffle", "--seed", "9"]);
         expect(r.code).toBe(0);
         const json = JSON.parse(r.out) as { gates: { outcome: string }[]; stuck: unknown[] };
         expect(Object.keys(json)).toEqual(["stack", "gates", "stuck", "durationMs", "stagedRuns"]);
-        expect(json.gates.map((g) => g.outcome)).toEqual(["approved", "manual"]);
+        expect(json.gates.map((g) => g.outcome)).toEqual(["approved", "approved"]);
         expect(r.err).toBe("");
     });
 
@@ -334,14 +330,18 @@ describe("npm run rehearse (CLI)", () => {
         [["--upgrade-minutes", "-5"], '--upgrade-minutes "-5" is not a number of minutes >= 0\n'],
         [["--horizon-hours", "0"], '--horizon-hours "0" is not a number of hours > 0\n'],
         [["--seed", "x"], '--seed "x" is not an integer\n'],
+        // Options the stack cannot take: a clear line, not a stack trace.
+        [["--fail", "aks-dev-blue-9"], "--fail aks-dev-blue-9: not a member of stack dev\n"],
+        [["--new-version", "1.33"], "--new-version 1.33: not a version like 1.33.2\n"],
     ])("exits 1 naming a bad flag: %j", async (flags, message) => {
         const r = await run(["rehearse", "--stack", "dev", ...flags]);
         expect(r.code).toBe(1);
         expect(r.err).toBe(message);
+        expect(r.out).toBe("");
     });
 
     it("shows progress of a long hold on stderr, and keeps stderr quiet with --json", async () => {
-        const args = ["rehearse", "--stack", "dev", "--approve-manual", "--now", "2026-11-28T09:00:00Z"];
+        const args = ["rehearse", "--stack", "dev", "--now", "2026-11-28T09:00:00Z"];
         const text = await run(args);
         expect(text.code).toBe(0);
         expect(text.err).toMatch(/Check with sales team: still held at 2026-11-29T09:0\d:00.000Z/);
@@ -360,7 +360,7 @@ describe("npm run rehearse (CLI)", () => {
 describe("rehearsal clock", () => {
     it("ages gates on the virtual clock: the first escalation comes after escalateAfterMinutes, not at once", async () => {
         // Saturday, days after the real clock: the dev gate is held until Monday 09:00 in Berlin.
-        const r = await rehearse({ stack: "dev", now: new Date("2026-11-28T09:00:00Z"), approveManual: true });
+        const r = await rehearse({ stack: "dev", now: new Date("2026-11-28T09:00:00Z") });
         expect(r.gates[0]).toMatchObject({ displayName: "Check with sales team", outcome: "approved" });
         const escalations = r.notifications.filter((n) => n.kind === "escalation");
         expect(escalations.length).toBeGreaterThan(0);
@@ -405,7 +405,7 @@ describe("Fleet's schedule (2026-06-01 semantics)", () => {
         const dir = devWith((t) =>
             t.replace("          - name: blue\n", '          - name: blue\n            maxConcurrency: "100%"\n'),
         );
-        const r = await rehearse({ stack: "dev", dir, now: IN_WINDOW, approveManual: true });
+        const r = await rehearse({ stack: "dev", dir, now: IN_WINDOW });
         expect(r.timeline.find((e) => e.group === "blue" && e.decision === "upgrading")!.reason).toMatch(
             /2 member\(s\), 2 at a time/,
         );
@@ -417,7 +417,7 @@ describe("Fleet's schedule (2026-06-01 semantics)", () => {
         const dir = devWith((t) =>
             t.replace("      - name: dev\n", '      - name: dev\n        maxConcurrency: "1"\n'),
         );
-        const r = await rehearse({ stack: "dev", dir, now: IN_WINDOW, approveManual: true });
+        const r = await rehearse({ stack: "dev", dir, now: IN_WINDOW });
         expect(r.stuck).toEqual([]);
         // Three members one at a time across blue and green: 30 min, then the 300 s wait.
         expect(r.durationMs).toBe(30 * 60_000 + 300_000);
@@ -429,7 +429,7 @@ describe("Fleet's schedule (2026-06-01 semantics)", () => {
     });
 
     it("--upgrade-minutes 0: upgrades take no virtual time", async () => {
-        const r = await rehearse({ stack: "dev", now: IN_WINDOW, approveManual: true, upgradeMinutes: 0 });
+        const r = await rehearse({ stack: "dev", now: IN_WINDOW, upgradeMinutes: 0 });
         expect(r.durationMs).toBe(300_000);
     });
 });
@@ -440,7 +440,6 @@ describe("FleetGateDeleted", () => {
         const r = await rehearse({
             stack: "dev",
             now: IN_WINDOW,
-            approveManual: true,
             deleteRun: true,
             onPublish: (events) => published.push(...events),
         });
@@ -484,9 +483,7 @@ describe("FleetGateDeleted", () => {
         const published: JsonObject[] = [];
         const r = await rehearse({
             stack: "dev",
-            dir: devWithBlueRule(),
             now: IN_WINDOW,
-            approveManual: true,
             fail: ["aks-dev-blue-2"],
             horizonHours: 1,
             deleteRun: true,
@@ -510,12 +507,11 @@ describe("FleetGateDeleted", () => {
 
 describe("at-least-once, unordered delivery through the real handler", () => {
     it("with every delivery duplicated and shuffled, each gate is approved by exactly one write", async () => {
-        const dir = devWithBlueRule();
-        const baseline = await rehearse({ stack: "dev", dir, now: IN_WINDOW });
+        const baseline = await rehearse({ stack: "dev", now: IN_WINDOW });
         expect(outcomes(baseline)).toEqual(["Check with sales team=approved", "blue healthy=approved"]);
         expect(baseline.gateWrites).toBe(2);
         for (const seed of [1, 2, 3]) {
-            const r = await rehearse({ stack: "dev", dir, now: IN_WINDOW, duplicates: 1, shuffle: true, seed });
+            const r = await rehearse({ stack: "dev", now: IN_WINDOW, duplicates: 1, shuffle: true, seed });
             expect(outcomes(r)).toEqual(outcomes(baseline));
             expect(r.stuck).toEqual([]);
             expect(r.gateWrites).toBe(2);
@@ -562,7 +558,6 @@ describe("at-least-once, unordered delivery through the real handler", () => {
             stack: "dev",
             plan: mutated,
             now: IN_WINDOW,
-            approveManual: true,
             horizonHours: 1,
             // ARM keeps answering 503: every attempt fails after the handler's own retries.
             faults: [{ route: "*", kind: "503", retryAfterSeconds: 0 }],

@@ -32,6 +32,12 @@ const blueGate: GateEventSpec = {
     timing: "After",
     displayName: "blue healthy",
 };
+/** A gate of the run that no rule of dev covers (one added to the strategy in Azure by hand): manual. */
+const strayGate: GateEventSpec = {
+    ...blueGate,
+    gateName: "8b3e4c6a-0f5d-4e7c-9a9b-3c4d5e6f7081",
+    displayName: "blue signed off",
+};
 
 function fixtures(): unknown[] {
     return readdirSync(RESOLVED)
@@ -89,16 +95,24 @@ describe("replay", () => {
         const broken = { ...gateEventFor(blueGate), subject: "/subscriptions/x/../../etc" };
         const r = await replay({
             stack: "dev",
-            events: [created, gateEventFor(blueGate), created, broken],
+            events: [created, gateEventFor(strayGate), created, broken, gateEventFor(blueGate)],
             now: IN_WINDOW,
         });
-        expect(r.decisions.map((d) => d.outcome)).toEqual(["approved", "manual", "already-completed", "rejected"]);
+        expect(r.decisions.map((d) => d.outcome)).toEqual([
+            "approved",
+            "manual",
+            "already-completed",
+            "rejected",
+            "approved",
+        ]);
         expect(r.decisions[1]).toMatchObject({
             rule: null,
             reason: expect.stringMatching(/^no approval rule matches/),
         });
         expect(r.decisions[3]!.reason).toBeTruthy();
-        expect(r.patches).toBe(1);
+        // "blue healthy": its clusterHealth rule passes on the seeded run (blue's members have updated).
+        expect(r.decisions[4]).toMatchObject({ rule: "blue-healthy", reason: null });
+        expect(r.patches).toBe(2);
         // Every outcome but approved says why.
         for (const d of r.decisions) if (d.outcome !== "approved") expect(d.reason).toBeTruthy();
         // One token for the whole replay, and the approval took one GET and one PATCH of the gate.
@@ -147,7 +161,10 @@ describe("npm run replay (CLI)", () => {
     it("prints one DESIGN.md decision object per event with --json", async () => {
         const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-replay-"));
         const file = path.join(dir, "events.jsonl");
-        writeFileSync(file, [gateEventFor(salesGate), gateEventFor(blueGate)].map((e) => JSON.stringify(e)).join("\n"));
+        writeFileSync(
+            file,
+            [gateEventFor(salesGate), gateEventFor(strayGate)].map((e) => JSON.stringify(e)).join("\n"),
+        );
         const io = capture();
         try {
             expect(await main(["replay", file, "--stack", "dev", "--json", "--now", IN_WINDOW.toISOString()])).toBe(0);
@@ -165,10 +182,10 @@ describe("npm run replay (CLI)", () => {
     it("handles 16 events at once by default and still prints the decisions in input order; --stack defaults to dev", async () => {
         const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-replay-"));
         const file = path.join(dir, "events.jsonl");
-        // 40 gates: sales gates (approved in the window) and blue gates (manual), interleaved.
+        // 40 gates: sales gates (approved in the window) and gates no rule covers (manual), interleaved.
         const events = Array.from({ length: 40 }, (_, i) =>
             gateEventFor({
-                ...(i % 2 === 0 ? salesGate : blueGate),
+                ...(i % 2 === 0 ? salesGate : strayGate),
                 gateName: `0c0e0000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`,
             }),
         );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PolicyConfigError } from "../../local/plan/policy-harness";
-import { reliabilityProblems } from "../src/gate-subscriptions-reliable";
+import { reliabilityProblems } from "../src/subscription-reliability";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 
 const POLICY = "gate-subscriptions-reliable";

@@ -2,6 +2,8 @@
  * The ARM calls the handler makes: Fleet gates (GET, LIST paged, PATCH with If-Match and the LRO),
  * update runs (GET) and managed clusters (GET). One pipeline (retry, throttling, per-try timeout,
  * bearer token for `https://management.azure.com/.default`, origin guard) reused across calls.
+ * `ArmRequests` holds the primitives every ARM client of the handler is built on (`upgrade/update-runs.ts`
+ * too): the pipeline, URLs, sending with the error model below, paged LISTs, JSON bodies and waits.
  *
  * Errors: `ArmError` with `transient` set for what another delivery may fix (408/429/5xx, network
  * errors, timeouts, an exhausted budget, and 401/403/409, which follow role propagation or a run
@@ -95,23 +97,29 @@ export interface FleetApi {
     getManagedCluster(clusterId: string, o?: CallOptions): Promise<ManagedClusterStatus | undefined>;
 }
 
-export interface ArmClientOptions extends PipelineTuning {
+/** What every ARM client of the handler is built from. */
+export interface ArmRequestsOptions extends PipelineTuning {
     readonly credential: TokenCredential;
     /** ARM endpoint; default public cloud. The emulator's URL in tests. */
     readonly baseUrl?: string;
-    readonly fleetApiVersion?: string;
-    readonly clusterApiVersion?: string;
-    /** LRO polling: delay when the service gives no Retry-After, and the cap on any delay (defaults 1 s, 5 s). */
+    /** Polling: delay when the service gives no Retry-After (default 1 s). */
     readonly pollDelayMs?: number;
-    readonly maxPollDelayMs?: number;
     /** Maximum pages followed when listing (default 100). */
     readonly maxPages?: number;
 }
 
-function str(v: unknown): string | undefined {
+export interface ArmClientOptions extends ArmRequestsOptions {
+    readonly fleetApiVersion?: string;
+    readonly clusterApiVersion?: string;
+    /** LRO polling: the cap on any delay (default 5 s). */
+    readonly maxPollDelayMs?: number;
+}
+
+/** Tolerant readers of ARM bodies: a missing or mistyped part reads as absent. */
+export function str(v: unknown): string | undefined {
     return typeof v === "string" ? v : undefined;
 }
-function obj(v: unknown): Record<string, unknown> {
+export function obj(v: unknown): Record<string, unknown> {
     return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 function arr(v: unknown): unknown[] {
@@ -145,7 +153,8 @@ export function parseUpdateRunStatus(id: string, body: unknown): UpdateRunStatus
     };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`; an aborted budget ends the wait with a transient `ArmError`. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
         if (signal?.aborted) return reject(new ArmError("decision budget spent while waiting", true));
         const t = setTimeout(() => {
@@ -170,7 +179,7 @@ function retryAfterMs(r: SendResult): number | undefined {
 }
 
 /** The response body as JSON; a body that is not JSON (a cut-off answer, a proxy's page) is transient. */
-function jsonBody(what: string, r: SendResult): unknown {
+export function jsonBody(what: string, r: SendResult): unknown {
     try {
         return JSON.parse(r.bodyText) as unknown;
     } catch {
@@ -178,7 +187,16 @@ function jsonBody(what: string, r: SendResult): unknown {
     }
 }
 
-function armErrorFrom(what: string, r: SendResult): ArmError {
+/**
+ * The `ArmError` of an unexpected answer, with the service's error code and message. 409 is transient
+ * by default (a run in transition); `conflict: "permanent"` where a conflict is an answer that another
+ * delivery would get again (starting a run that cannot start).
+ */
+export function armErrorFrom(
+    what: string,
+    r: SendResult,
+    { conflict = "transient" }: { readonly conflict?: "transient" | "permanent" } = {},
+): ArmError {
     let code: string | undefined;
     let message = "";
     try {
@@ -188,44 +206,46 @@ function armErrorFrom(what: string, r: SendResult): ArmError {
     } catch {
         // not JSON
     }
-    const transient = isTransientStatus(r.status) || r.status === 401 || r.status === 403 || r.status === 409;
+    const transient =
+        isTransientStatus(r.status) ||
+        r.status === 401 ||
+        r.status === 403 ||
+        (r.status === 409 && conflict === "transient");
     const detail = [code, message.slice(0, 200)].filter((s) => s).join(": ");
     return new ArmError(`${what}: HTTP ${r.status}${detail ? ` ${detail}` : ""}`, transient, r.status, code);
 }
 
-export class ArmClient implements FleetApi {
+/**
+ * The primitives of the handler's ARM clients: one pipeline (bearer token for ARM, origin guard on
+ * `baseUrl`), resource URLs, sending with the error model of this module, and paged LISTs.
+ */
+export abstract class ArmRequests {
     readonly baseUrl: string;
     private readonly transport: HttpTransport;
-    private readonly fleetApiVersion: string;
-    private readonly clusterApiVersion: string;
-    private readonly pollDelayMs: number;
-    private readonly maxPollDelayMs: number;
+    protected readonly pollDelayMs: number;
     private readonly maxPages: number;
 
-    constructor(options: ArmClientOptions) {
+    constructor(options: ArmRequestsOptions) {
         this.baseUrl = (options.baseUrl ?? "https://management.azure.com").replace(/\/+$/, "");
         this.transport = createTransport({
             ...options,
             auth: { credential: options.credential, scope: ARM_SCOPE },
             allowedOrigins: [this.baseUrl],
         });
-        this.fleetApiVersion = options.fleetApiVersion ?? FLEET_API_VERSION;
-        this.clusterApiVersion = options.clusterApiVersion ?? MANAGED_CLUSTER_API_VERSION;
         this.pollDelayMs = options.pollDelayMs ?? 1000;
-        this.maxPollDelayMs = options.maxPollDelayMs ?? 5000;
         this.maxPages = options.maxPages ?? 100;
     }
 
-    private url(id: string, apiVersion: string): string {
+    protected url(id: string, apiVersion: string): string {
         return `${this.baseUrl}${id}?api-version=${encodeURIComponent(apiVersion)}`;
     }
 
     /** Sends and maps transport failures to a transient `ArmError`. */
-    private async call(
+    protected async call(
         what: string,
         url: string,
         o: CallOptions | undefined,
-        init: { method?: "GET" | "PATCH"; headers?: Record<string, string>; body?: string } = {},
+        init: { method?: "GET" | "PUT" | "PATCH" | "POST"; headers?: Record<string, string>; body?: string } = {},
     ): Promise<SendResult> {
         try {
             return await send(this.transport, url, { ...init, abortSignal: o?.abortSignal });
@@ -240,6 +260,42 @@ export class ArmClient implements FleetApi {
                 );
             throw new ArmError(`${what}: ${describeError(e)}`, false);
         }
+    }
+
+    /**
+     * The items of a paged LIST (`value`, following `nextLink`; the origin guard refuses a nextLink to
+     * another host), each page read as `LIST <label> (page N)`.
+     */
+    protected async *listItems(
+        label: string,
+        firstUrl: string,
+        o: CallOptions | undefined,
+        errorOptions?: Parameters<typeof armErrorFrom>[2],
+    ): AsyncGenerator<unknown> {
+        let url: string | undefined = firstUrl;
+        for (let page = 0; url !== undefined; page++) {
+            if (page >= this.maxPages) throw new ArmError(`LIST ${label}: more than ${this.maxPages} pages`, false);
+            const what = `LIST ${label} (page ${page + 1})`;
+            const r = await this.call(what, url, o);
+            if (r.status !== 200) throw armErrorFrom(what, r, errorOptions);
+            const body = obj(jsonBody(what, r));
+            yield* arr(body.value);
+            const next = str(body.nextLink);
+            url = next !== undefined && next.length > 0 ? next : undefined;
+        }
+    }
+}
+
+export class ArmClient extends ArmRequests implements FleetApi {
+    private readonly fleetApiVersion: string;
+    private readonly clusterApiVersion: string;
+    private readonly maxPollDelayMs: number;
+
+    constructor(options: ArmClientOptions) {
+        super(options);
+        this.fleetApiVersion = options.fleetApiVersion ?? FLEET_API_VERSION;
+        this.clusterApiVersion = options.clusterApiVersion ?? MANAGED_CLUSTER_API_VERSION;
+        this.maxPollDelayMs = options.maxPollDelayMs ?? 5000;
     }
 
     private gateFrom(what: string, r: SendResult): GateSnapshot {
@@ -265,26 +321,16 @@ export class ArmClient implements FleetApi {
     async listGates(fleet: FleetRef, o?: CallOptions): Promise<{ gates: GateSnapshot[]; invalid: string[] }> {
         const gates: GateSnapshot[] = [];
         const invalid: string[] = [];
-        let url: string | undefined = this.url(`${formatFleetId(fleet)}/gates`, this.fleetApiVersion);
-        for (let page = 0; url !== undefined; page++) {
-            if (page >= this.maxPages) throw new ArmError(`LIST gates: more than ${this.maxPages} pages`, false);
-            const what = `LIST gates (page ${page + 1})`;
-            const r = await this.call(what, url, o);
-            if (r.status !== 200) throw armErrorFrom(what, r);
-            const body = obj(jsonBody(what, r));
-            for (const item of arr(body.value)) {
-                const p = parseGateResource(item);
-                if (p.ok)
-                    gates.push({
-                        view: p.view,
-                        ...(p.eTag !== undefined ? { eTag: p.eTag } : {}),
-                        ...(p.createdAt !== undefined ? { createdAt: p.createdAt } : {}),
-                    });
-                else invalid.push(p.reason);
-            }
-            const next = str(body.nextLink);
-            // The origin guard in the pipeline refuses a nextLink to another host.
-            url = next !== undefined && next.length > 0 ? next : undefined;
+        const first = this.url(`${formatFleetId(fleet)}/gates`, this.fleetApiVersion);
+        for await (const item of this.listItems("gates", first, o)) {
+            const p = parseGateResource(item);
+            if (p.ok)
+                gates.push({
+                    view: p.view,
+                    ...(p.eTag !== undefined ? { eTag: p.eTag } : {}),
+                    ...(p.createdAt !== undefined ? { createdAt: p.createdAt } : {}),
+                });
+            else invalid.push(p.reason);
         }
         return { gates, invalid };
     }

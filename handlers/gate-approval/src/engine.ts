@@ -19,21 +19,14 @@
 import { FleetRef, eq, fleetId as formatFleetId, sameArmId, sameFleet } from "../../../core/arm-id";
 import { GateEvent, GateEventParse, GateView, canonicalIds } from "../../../core/gate-event";
 import { ApprovalRule, rulesForGate } from "../../../core/rules";
-import { ArmError, FleetApi, GateSnapshot } from "./arm-client";
+import { FleetApi, GateSnapshot } from "./arm-client";
 import { AuditSink, Decision, Outcome, auditRecord } from "./audit";
 import { DecisionScope, runChecks } from "./checks";
 import type { CheckRegistry, CheckResult, CheckServices } from "./checks/types";
 import type { LogFn, Notification, NotificationKind, Notifier } from "./notifier";
 import { describeError } from "./pipeline";
-import {
-    GateRecord,
-    StateStore,
-    StateStoreError,
-    claimNotification,
-    mutate,
-    newRecord,
-    releaseNotification,
-} from "./state";
+import { GateRecord, StateStore, claimNotification, mutate, newRecord, releaseNotification } from "./state";
+import { isTransient, Transient } from "./transient";
 import { deadline, mapLimit } from "./util";
 
 export type { Decision, Outcome } from "./audit";
@@ -71,22 +64,6 @@ export interface DecideOptions {
 }
 
 const DEFAULT_BUDGET_MS = 20_000;
-
-class Transient extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "Transient";
-    }
-}
-
-function isTransient(e: unknown): boolean {
-    return (
-        e instanceof Transient ||
-        (e instanceof ArmError && e.transient) ||
-        (e instanceof StateStoreError && e.transient) ||
-        (e instanceof Error && e.name === "StateConflictError")
-    );
-}
 
 function fleetLabel(f: FleetRef): string {
     return `${f.subscriptionId}/${f.resourceGroup}/${f.fleetName}`;

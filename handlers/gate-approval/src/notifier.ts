@@ -56,16 +56,21 @@ export function notificationText(n: Notification): string {
     return lines.filter((s) => s !== undefined).join("\n\n");
 }
 
+/** POSTs one message (`{ text, ...fields }`) to the incoming webhook; throws unless it answers 2xx. */
+export async function postToWebhook(
+    transport: HttpTransport,
+    url: string,
+    message: { readonly text: string } & Record<string, unknown>,
+    abortSignal?: AbortSignal,
+): Promise<void> {
+    const r = await send(transport, url, { method: "POST", body: JSON.stringify(message), abortSignal });
+    if (r.status < 200 || r.status > 299) throw new Error(`webhook answered HTTP ${r.status}`);
+}
+
 export function webhookNotifier(url: string, transport: HttpTransport): Notifier {
     return {
-        async notify(n, abortSignal) {
-            const r = await send(transport, url, {
-                method: "POST",
-                body: JSON.stringify({ text: notificationText(n), kind: n.kind, gateId: n.gateId }),
-                abortSignal,
-            });
-            if (r.status < 200 || r.status > 299) throw new Error(`webhook answered HTTP ${r.status}`);
-        },
+        notify: (n, abortSignal) =>
+            postToWebhook(transport, url, { text: notificationText(n), kind: n.kind, gateId: n.gateId }, abortSignal),
     };
 }
 

@@ -39,7 +39,16 @@ export interface HandlerSettings {
     readonly upgradeEvents?: UpgradeEventsSetting;
 }
 
-function jsonUpgradeEvents(raw: string, ctx: z.RefinementCtx): UpgradeEventsSetting {
+/**
+ * A JSON app setting validated by `schema`: not JSON, or each schema issue at its path (`where`
+ * formats it), becomes an issue of the setting; z.NEVER then.
+ */
+function jsonSetting<T>(
+    raw: string,
+    ctx: z.RefinementCtx,
+    schema: z.ZodType<T>,
+    where: (path: readonly PropertyKey[]) => string,
+): T {
     let parsed: unknown;
     try {
         parsed = JSON.parse(raw);
@@ -47,16 +56,17 @@ function jsonUpgradeEvents(raw: string, ctx: z.RefinementCtx): UpgradeEventsSett
         ctx.addIssue({ code: "custom", message: `not JSON: ${(e as Error).message}` });
         return z.NEVER;
     }
-    const r = UpgradeEventsSettingSchema.safeParse(parsed);
+    const r = schema.safeParse(parsed);
     if (!r.success) {
         for (const issue of r.error.issues)
-            ctx.addIssue({
-                code: "custom",
-                message: `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`,
-            });
+            ctx.addIssue({ code: "custom", message: `${where(issue.path)}: ${issue.message}` });
         return z.NEVER;
     }
     return r.data;
+}
+
+function jsonUpgradeEvents(raw: string, ctx: z.RefinementCtx): UpgradeEventsSetting {
+    return jsonSetting(raw, ctx, UpgradeEventsSettingSchema, (path) => path.map(String).join(".") || "(root)");
 }
 
 /** https only: these endpoints receive a bearer token or a webhook secret (the emulator serves TLS too). */
@@ -75,32 +85,19 @@ function secureUrl(what: string) {
 }
 
 function jsonRules(raw: string, ctx: z.RefinementCtx): ApprovalRule[] {
-    let parsed: unknown;
-    try {
-        parsed = JSON.parse(raw);
-    } catch (e) {
-        ctx.addIssue({ code: "custom", message: `not JSON: ${(e as Error).message}` });
-        return z.NEVER;
-    }
-    const r = ApprovalRulesSchema.safeParse(parsed);
-    if (!r.success) {
-        for (const issue of r.error.issues)
-            ctx.addIssue({
-                code: "custom",
-                message:
-                    `${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${issue.message}`.replace(
-                        /^\./,
-                        "",
-                    ),
-            });
-        return z.NEVER;
-    }
+    const rules = jsonSetting(raw, ctx, ApprovalRulesSchema, (path) =>
+        path
+            .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+            .join("")
+            .replace(/^\./, ""),
+    );
+    if (rules === z.NEVER) return z.NEVER;
     const names = new Set<string>();
-    for (const rule of r.data) {
+    for (const rule of rules) {
         if (names.has(rule.name)) ctx.addIssue({ code: "custom", message: `rule name "${rule.name}" appears twice` });
         names.add(rule.name);
     }
-    return r.data;
+    return rules;
 }
 
 const EnvSchema = z.object({

@@ -20,6 +20,7 @@ import {
     serviceTime,
     VirtualClock,
     type Delivery,
+    type EventGridEmulatorOptions,
     type Publication,
 } from "../../emulators/event-grid";
 import { OFFLINE_DEFAULTS } from "../../plan/mocks";
@@ -33,6 +34,7 @@ import {
     DEFAULT_UPGRADE_MINUTES,
     positionKey,
     REHEARSAL_RUN_NAME,
+    RehearsalInputError,
     type PlannedSubscription,
     type RehearsalGate,
     type RehearsalResult,
@@ -77,9 +79,9 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
     const newVersion = opts.newVersion;
     if (newVersion !== undefined) {
         if (parseKubernetesVersion(newVersion) === undefined)
-            throw new RangeError(`--new-version ${newVersion}: not a version like 1.33.2`);
+            throw new RehearsalInputError(`--new-version ${newVersion}: not a version like 1.33.2`);
         if (!cfg.upgradeEvents?.startRun)
-            throw new RangeError(
+            throw new RehearsalInputError(
                 `--new-version ${newVersion}: stack ${opts.stack} does not start runs from AKS upgrade events (set fleet-gates:upgradeEvents.startRun)`,
             );
     }
@@ -90,7 +92,7 @@ async function setUp(opts: RehearseOptions): Promise<RunSetup> {
     const failing = new Set((opts.fail ?? []).map((m) => m.toLowerCase()));
     for (const m of failing)
         if (!cfg.members.some((x) => x.name.toLowerCase() === m))
-            throw new Error(`--fail ${m}: not a member of stack ${opts.stack}`);
+            throw new RehearsalInputError(`--fail ${m}: not a member of stack ${opts.stack}`);
     const horizonHours = opts.horizonHours ?? DEFAULT_HORIZON_HOURS;
     if (!(horizonHours > 0)) throw new RangeError(`horizonHours ${horizonHours} must be > 0`);
     const upgradeMinutes = opts.upgradeMinutes ?? DEFAULT_UPGRADE_MINUTES;
@@ -184,36 +186,27 @@ export class Simulator {
         const firstOfEach = setup.clusterSubscriptions.filter(
             (s, i, all) => all.findIndex((x) => x.name.toLowerCase() === s.name.toLowerCase()) === i,
         );
-        this.clusterGrid = new EventGridEmulator({
-            subscriptions: firstOfEach,
-            clock,
-            endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
-            waitUntil: (t) => this.sched.sleepUntil(t),
-            defer: (due, task) =>
-                this.late.push(
-                    this.sched.spawn(async () => {
-                        await this.sched.sleepUntil(due);
-                        await task();
-                    }),
-                ),
-            rng,
-            jitterRatio: 0,
-            onDelivery: (d) => this.noteClusterDelivery(d),
-        });
-        this.eventGrid = new EventGridEmulator({
+        // Both grids deliver to the handler's Event Grid trigger on the virtual clock; only Fleet's gate
+        // events get the duplicates and shuffling asked for.
+        const grid = (extra: Partial<EventGridEmulatorOptions> & Pick<EventGridEmulatorOptions, "subscriptions">) =>
+            new EventGridEmulator({
+                clock,
+                endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
+                waitUntil: (t) => this.sched.sleepUntil(t),
+                defer: (due, task) =>
+                    this.late.push(
+                        this.sched.spawn(async () => {
+                            await this.sched.sleepUntil(due);
+                            await task();
+                        }),
+                    ),
+                rng,
+                jitterRatio: 0,
+                ...extra,
+            });
+        this.clusterGrid = grid({ subscriptions: firstOfEach, onDelivery: (d) => this.noteClusterDelivery(d) });
+        this.eventGrid = grid({
             subscriptions: setup.subscriptions,
-            clock,
-            endpoint: azureFunctionEndpoint((event) => this.invokeHandler(event as object)),
-            waitUntil: (t) => this.sched.sleepUntil(t),
-            defer: (due, task) =>
-                this.late.push(
-                    this.sched.spawn(async () => {
-                        await this.sched.sleepUntil(due);
-                        await task();
-                    }),
-                ),
-            rng,
-            jitterRatio: 0,
             ...(opts.duplicates !== undefined ? { duplicateRate: opts.duplicates } : {}),
             ...(opts.shuffle ? { shuffle: true } : {}),
             onDelivery: (d) => this.noteDelivery(d),

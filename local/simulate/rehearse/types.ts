@@ -16,6 +16,14 @@ export const DEFAULT_HORIZON_HOURS = 7 * 24;
 /** Virtual minutes one member's upgrade takes: an assumption of the rehearsal, not a Fleet figure. */
 export const DEFAULT_UPGRADE_MINUTES = 10;
 
+/** An option the stack cannot take (`--fail` of no member, `--new-version` that is not one): the CLI says it and exits 1. */
+export class RehearsalInputError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "RehearsalInputError";
+    }
+}
+
 export type RehearsalOutcome = "approved" | "manual" | "held" | "unrouted";
 
 export interface RehearsalGate {

@@ -1,10 +1,11 @@
 /**
  * Messages about AKS upgrade events for people: a new version, a support window ending or ended
  * (escalations), a node pool that failed to roll. Sent to the same Teams/Slack-compatible incoming
- * webhook as gate notifications (`{ "text": ... }` plus structured fields), or logged without one.
+ * webhook as gate notifications (`postToWebhook`: `{ "text": ... }` plus structured fields), or
+ * logged without one.
  */
-import type { LogFn } from "../notifier";
-import { HttpTransport, send } from "../pipeline";
+import { postToWebhook, type LogFn } from "../notifier";
+import type { HttpTransport } from "../pipeline";
 
 export type AnnouncementKind = "new-version" | "support-ending" | "support-ended" | "node-pool-failed";
 
@@ -32,14 +33,13 @@ export function announcementText(a: Announcement): string {
 
 export function webhookAnnouncer(url: string, transport: HttpTransport): Announcer {
     return {
-        async announce(a, abortSignal) {
-            const r = await send(transport, url, {
-                method: "POST",
-                body: JSON.stringify({ text: announcementText(a), kind: a.kind, escalation: a.escalation }),
+        announce: (a, abortSignal) =>
+            postToWebhook(
+                transport,
+                url,
+                { text: announcementText(a), kind: a.kind, escalation: a.escalation },
                 abortSignal,
-            });
-            if (r.status < 200 || r.status > 299) throw new Error(`webhook answered HTTP ${r.status}`);
-        },
+            ),
     };
 }
 

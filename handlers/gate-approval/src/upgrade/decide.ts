@@ -24,11 +24,10 @@ import {
     type MemberVersion,
 } from "../../../../core/kubernetes-version";
 import type { UpgradeEventsSetting } from "../../../../core/upgrade-events";
-import { ArmError } from "../arm-client";
 import { auditRecord, type AuditSink, type Decision, type Outcome } from "../audit";
 import type { LogFn } from "../notifier";
 import { describeError } from "../pipeline";
-import { StateStoreError } from "../state";
+import { isTransient, Transient } from "../transient";
 import { deadline, mapLimit } from "../util";
 import type { Announcement, Announcer } from "./announcer";
 import {
@@ -59,22 +58,6 @@ export interface UpgradeDeps {
 
 /** Where the AKS release calendar lives: the events carry no support dates. */
 export const AKS_CALENDAR_URL = "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions";
-
-class Retry extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "Retry";
-    }
-}
-
-function transient(e: unknown): boolean {
-    return (
-        e instanceof Retry ||
-        (e instanceof ArmError && e.transient) ||
-        (e instanceof StateStoreError && e.transient) ||
-        (e instanceof Error && e.name === "StateConflictError")
-    );
-}
 
 interface Outcome3 {
     readonly outcome: Outcome;
@@ -121,12 +104,12 @@ async function announceOnce(
             reason: `already announced (by event ${claim.record.sentBy ?? claim.record.firstEventId}; reported by ${claim.record.reporters.join(", ")})`,
         };
     if (claim.kind === "busy")
-        throw new Retry(`announcement being sent by the delivery of event ${claim.record.claim?.eventId ?? "?"}`);
+        throw new Transient(`announcement being sent by the delivery of event ${claim.record.claim?.eventId ?? "?"}`);
     try {
         await deps.announcer.announce(await build(), signal);
     } catch (e) {
         await releaseClaim(deps.store, key, claim.token).catch(() => undefined);
-        throw new Retry(`sending the announcement failed: ${e instanceof Error ? e.message : String(e)}`);
+        throw new Transient(`sending the announcement failed: ${e instanceof Error ? e.message : String(e)}`);
     }
     await markSent(deps.store, key, eventId, now);
     return { sent: true };
@@ -153,7 +136,7 @@ async function maybeStartRun(
     try {
         return await createAndStart(deps, cfg, name, runId, target.version, signal);
     } catch (e) {
-        if (transient(e)) throw e;
+        if (isTransient(e)) throw e;
         // A permanent refusal (a 400 for a version Fleet does not offer, a 403): say so in the message.
         return {
             started: false,
@@ -185,7 +168,7 @@ async function createAndStart(
     if (created.kind === "exists") {
         // Another delivery created it a moment ago: start it only if nobody did yet.
         const run = await deps.runs.getUpdateRunSummary(runId, signal);
-        if (run === undefined) throw new Retry(`update run ${name} exists but cannot be read yet`);
+        if (run === undefined) throw new Transient(`update run ${name} exists but cannot be read yet`);
         if (run.kubernetesVersion !== undefined && run.kubernetesVersion !== target.version)
             return {
                 started: false,
@@ -459,11 +442,11 @@ export async function decideUpgradeEvent(parsed: AksEventParse, deps: UpgradeDep
         }
         return finish({ ...fields, ...r });
     } catch (e) {
-        const retry = transient(e) || budget.signal.aborted;
+        const retry = isTransient(e) || budget.signal.aborted;
         return finish({
             ...fields,
             outcome: retry ? "retry" : "ignored",
-            reason: `${retry ? "transient failure" : "failed, not retried"}: ${e instanceof Retry ? e.message : describeError(e)}`,
+            reason: `${retry ? "transient failure" : "failed, not retried"}: ${e instanceof Transient ? e.message : describeError(e)}`,
         });
     } finally {
         budget.dispose();
