@@ -29,6 +29,12 @@ try {
         (r) => r.status === "failed" && !r.assertionResults.some((a) => a.status === "failed"),
     ).length;
     failed = json.numFailedTests + brokenFiles;
+    // A file whose worker never started, or an unhandled error, fails the run without failing a test:
+    // vitest says so (success false, non-zero exit), and so must the line CI reads.
+    if (failed === 0 && (json.success === false || run.status !== 0)) {
+        console.error("vitest reported the run as not successful (a test file did not run, or an unhandled error)");
+        failed = 1;
+    }
 } catch {
     failed = Math.max(failed, 1);
 }
