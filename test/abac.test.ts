@@ -1,3 +1,7 @@
+/**
+ * The "Constrain roles" ABAC condition: written in Azure's form for role assignment write and delete,
+ * read back (Learn's example too), and refused when it would allow nothing.
+ */
 import { describe, expect, it } from "vitest";
 import { constrainRolesCondition, normaliseRoleGuids, parseConstrainRolesCondition } from "../core/abac";
 import { BUILTIN_ROLES } from "../core/roles";

@@ -1,3 +1,7 @@
+/**
+ * The Access component under Pulumi's mocks: the approvers' and subscribers' groups, the approvers'
+ * custom role with exactly the gate actions, and the role assignments, with names stable across replacements.
+ */
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Access, AccessArgs, accessGroupNames } from "../components/access";

@@ -1,3 +1,8 @@
+/**
+ * The loopback ARM emulator against the Fleet API shapes: gates, update runs, member clusters and
+ * metrics, auth, paging, If-Match and LROs, injected faults, malformed input and the request log, also
+ * through the Azure SDK pipeline over TLS.
+ */
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import {

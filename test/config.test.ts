@@ -1,3 +1,7 @@
+/**
+ * Stack config parsing: the compliant stack with its defaults, every problem reported at once, rules
+ * matched to gates as Event Grid compares strings, and the repository's dev and prod stacks.
+ */
 import { describe, expect, it } from "vitest";
 import { ConfigError, closest, keyPath, parseStackConfig, type RawStackConfig } from "../config";
 import { loadStackFile } from "../local/plan/stack-file";

@@ -1,3 +1,8 @@
+/**
+ * Event Grid filtering as the service evaluates it (`shared/reference/event-grid.md`): the advanced
+ * operators, key resolution, subject filters and limits, the rule and lifecycle filters compiled for a fleet,
+ * and the published gate event samples, checked against `ruleMatchesGate` and a reference evaluator.
+ */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";

@@ -1,3 +1,8 @@
+/**
+ * The Fleet component under Pulumi's mocks: the resource group, the fleet (with or without a hub), one
+ * locked-down member cluster and one 2026-06-01 fleet member per spec, member labels kept apart from
+ * Azure tags, and stable names when members are reordered.
+ */
 import { describe, expect, it } from "vitest";
 import {
     FLEET_API_VERSION,

@@ -1,3 +1,8 @@
+/**
+ * The GateEvents component under Pulumi's mocks: the AKSResources system topic (created or adopted),
+ * the dead-letter container, one event subscription per rule plus the lifecycle subscription, and their
+ * naming, retry and argument rules.
+ */
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import {

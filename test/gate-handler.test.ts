@@ -1,3 +1,8 @@
+/**
+ * The GateHandler component under Pulumi's mocks, with the real handler package built: the handler
+ * identity's roles, hardened storage and Flex Consumption function app, app settings with the webhook kept
+ * secret, the package publish, and the argument rules.
+ */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

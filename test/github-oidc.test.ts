@@ -1,3 +1,7 @@
+/**
+ * GitHub OIDC subjects: pull-request, branch and environment trust written as subjects and credential
+ * names and parsed back, repositories parsed, and the per-stack preview variables named.
+ */
 import { describe, expect, it } from "vitest";
 import {
     credentialName,

@@ -1,3 +1,8 @@
+/**
+ * The handler package: the bundle and deploy folder `buildHandlerPackage` writes (and the same from the
+ * handler's own build), a deterministic zip readable by unzip, the functions it registers with the host, and
+ * the publish helpers that decide when to publish again.
+ */
 import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

@@ -1,3 +1,8 @@
+/**
+ * The loopback hub emulator with `@kubernetes/client-node`: create, list by label, status merge patches
+ * with resourceVersion preconditions, watches with bookmarks and 410 Gone, injected faults, and namespaced
+ * approval requests.
+ */
 import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, PLACEMENT_GROUP } from "../core/placement";

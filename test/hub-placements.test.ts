@@ -1,3 +1,8 @@
+/**
+ * Placements on the fleet hub: the strategy and placement objects a placement config gives, the hub
+ * kubeconfig, and the tutorial stack under Pulumi's mocks (member labels, one hub provider whose kubeconfig
+ * stays secret, the handler's approval-status role), which passes the policy pack.
+ */
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hubEndpoint, hubKubeconfig, placementObjects } from "../components/hub-placements";

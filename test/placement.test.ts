@@ -1,3 +1,8 @@
+/**
+ * Staged placement rollouts: stages planned from member labels as KubeFleet orders them, label
+ * selectors, timed waits, approval requests parsed as the run controller creates them, rules matched to
+ * them, and the `fleet-gates:placements` config.
+ */
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseStackConfig, type RawStackConfig } from "../config";
 import {

@@ -1,3 +1,8 @@
+/**
+ * `npm run plan`: the dev and prod stacks planned under Pulumi's mocks (members, groups, strategy,
+ * gate subscriptions, the handler's roles and rules), names stable across reorders, secrets redacted, any
+ * program via --program, and the CLI's exit codes.
+ */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

@@ -1,3 +1,7 @@
+/**
+ * The pull-request comment of a stack: the preview summary and policy findings it shows, its size limit,
+ * finding and editing it in place against a fake comments API, and the GitHub comments client's requests.
+ */
 import { describe, expect, it } from "vitest";
 import type { PlanJson } from "../local/plan/plan";
 import {

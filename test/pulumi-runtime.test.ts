@@ -1,3 +1,7 @@
+/**
+ * The program loads under Pulumi's own Node.js runtime: the project's TypeScript and Pulumi's vendored
+ * ts-node type-check it in a child process, and the dev stack plans under mocks.
+ */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,3 +1,8 @@
+/**
+ * `npm run rehearse`: an update run of the dev and prod stacks walked stage by stage, group by group on a
+ * virtual clock, each gate's events routed through the plan's subscriptions to the real handler against the
+ * loopback ARM emulator; windows, manual and held gates, duplicates, shuffling, dead letters and the CLI.
+ */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

@@ -1,3 +1,8 @@
+/**
+ * `npm run replay`: recorded gate events (the published samples among them) pushed through the real
+ * handler against the loopback ARM emulator seeded from the dev stack, in process and on a worker thread,
+ * and the CLI's output and exit codes.
+ */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

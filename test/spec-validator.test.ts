@@ -1,3 +1,7 @@
+/**
+ * The validator for the official Fleet OpenAPI document (2026-06-01): the spec's own examples, the
+ * strategy and member payloads the components generate, and broken payloads rejected with the reason.
+ */
 import { beforeAll, describe, expect, it } from "vitest";
 import { Fleet, fleetMemberProperties } from "../components/fleet";
 import {

@@ -1,3 +1,8 @@
+/**
+ * Staged runs on the fleet hub: the tutorial topology and a namespaced placement rehearsed on a virtual
+ * clock against the loopback hub emulator, approval requests decided by the real handler, rollback to a
+ * snapshot, and `stage-run` creating a run through `@kubernetes/client-node`.
+ */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";

@@ -1,3 +1,8 @@
+/**
+ * The UpdateStrategy component under Pulumi's mocks (a 2026-06-01 ArmResource under the fleet, the
+ * auto-upgrade profile, dependencies on members), the properties it sends against the spec's example, gate
+ * positions, and the stage and auto-upgrade rules.
+ */
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import { describe, expect, it } from "vitest";

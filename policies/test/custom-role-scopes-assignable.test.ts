@@ -1,3 +1,7 @@
+/**
+ * Policy custom-role-scopes-assignable through the offline policy harness: custom roles list only
+ * management groups, subscriptions or resource groups as assignable scopes, never the fleet itself.
+ */
 import { describe, expect, it } from "vitest";
 import { FLEET_ID, RG, SUB, T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 

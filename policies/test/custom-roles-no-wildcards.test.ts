@@ -1,3 +1,7 @@
+/**
+ * Policy custom-roles-no-wildcards through the offline policy harness: custom roles grant no wildcard
+ * action or data action (wildcards in notActions are fine).
+ */
 import { describe, expect, it } from "vitest";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 

@@ -1,3 +1,7 @@
+/**
+ * Policy fleet-children-not-generic through the offline policy harness: a fleet's update strategy is an
+ * ArmResource at its own api-version, never azure-native's generic resource.
+ */
 import { describe, expect, it } from "vitest";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 

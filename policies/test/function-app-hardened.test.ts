@@ -1,3 +1,8 @@
+/**
+ * Policy function-app-hardened through the offline policy harness: the handler's function app serves
+ * HTTPS with TLS 1.2 or later, has FTP and basic publishing credentials off and a managed identity; on Flex
+ * Consumption it sends none of the site config fields Flex rejects.
+ */
 import { describe, expect, it } from "vitest";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf, without } from "./fixture";
 

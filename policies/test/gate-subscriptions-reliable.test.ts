@@ -1,3 +1,7 @@
+/**
+ * Policy gate-subscriptions-reliable (advisory) through the offline policy harness: every gate event
+ * subscription sets a retry policy, a dead-letter destination and a TTL of at least 60 minutes.
+ */
 import { describe, expect, it } from "vitest";
 import { PolicyConfigError } from "../../local/plan/policy-harness";
 import { reliabilityProblems } from "../src/subscription-reliability";

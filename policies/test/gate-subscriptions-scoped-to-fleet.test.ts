@@ -1,3 +1,7 @@
+/**
+ * Policy gate-subscriptions-scoped-to-fleet through the offline policy harness: every subscription on the
+ * AKSResources topic pins exactly one fleet and FleetGate event types only, within Event Grid's limits.
+ */
 import { describe, expect, it } from "vitest";
 import { fleetOfPrefix, fleetScopeProblems, pinnedFleets } from "../src/gate-subscriptions-scoped-to-fleet";
 import { FLEET_ID, SUB, T, compliantStack, mutate, urnOf, violation, violationsOf, without } from "./fixture";

@@ -1,3 +1,8 @@
+/**
+ * Policy gates-routed through the offline policy harness: every approval gate a rule covers is received
+ * by exactly one rule subscription in every envelope, and every rule subscription receives a gate of the
+ * strategy (fast-check over generated gate layouts).
+ */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileRuleFilter } from "../../core/event-filter";

@@ -1,3 +1,8 @@
+/**
+ * Policy github-oidc-credentials-pinned through the offline policy harness, on the bootstrap: GitHub
+ * federated credentials name one repository and one pull-request, branch or environment subject, for the
+ * token exchange audience.
+ */
 import { describe, expect, it } from "vitest";
 import { TB, compliantBootstrap, mutate, urnOf, violation, violationsOf, type FixtureResource } from "./fixture";
 

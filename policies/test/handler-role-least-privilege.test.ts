@@ -1,3 +1,7 @@
+/**
+ * Policy handler-role-least-privilege through the offline policy harness: roles that can complete gates
+ * are assigned at fleet scope only, to identities holding no privileged role.
+ */
 import { describe, expect, it } from "vitest";
 import { BUILTIN_ROLES, HANDLER_CUSTOM_ROLE_ACTIONS, roleDefinitionId } from "../../core/roles";
 import {

@@ -1,3 +1,8 @@
+/**
+ * The offline policy harness itself: it lists the pack's policies, applies pack config as the CLI does,
+ * hands policies the arguments @pulumi/policy defines, treats unknown values as during preview, reports
+ * resource findings before stack findings, and fails when a policy throws.
+ */
 import * as eventgrid from "@pulumi/azure-native/eventgrid";
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";

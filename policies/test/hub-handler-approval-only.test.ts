@@ -1,3 +1,7 @@
+/**
+ * Policy hub-handler-approval-status-only through the offline policy harness: on the fleet hub the gate
+ * handler may write approval-request status and nothing else, for cluster-scoped and namespaced placements.
+ */
 import { describe, expect, it } from "vitest";
 import { FLEET_HUB_ROLES } from "../../core/hub-access";
 import { roleDefinitionId } from "../../core/roles";

@@ -1,3 +1,7 @@
+/**
+ * Policy member-clusters-entra-rbac through the offline policy harness: member clusters use managed
+ * Entra ID with Azure RBAC and have local accounts disabled.
+ */
 import { describe, expect, it } from "vitest";
 import { T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";
 

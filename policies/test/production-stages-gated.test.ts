@@ -1,3 +1,7 @@
+/**
+ * Policy production-stages-gated through the offline policy harness: every update-strategy stage matching
+ * the production pattern (from pack config) has a Before approval gate.
+ */
 import { describe, expect, it } from "vitest";
 import { PolicyConfigError } from "../../local/plan/policy-harness";
 import { stagePatternOf, ungatedProductionStages } from "../src/production-stages-gated";

@@ -1,3 +1,7 @@
+/**
+ * Policy pull-request-identity-read-only through the offline policy harness, on the bootstrap: the
+ * identity GitHub pull requests sign in as holds Reader and nothing else.
+ */
 import { describe, expect, it } from "vitest";
 import { BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";
 import { PREVIEW_SP, SUB, T, TB, compliantBootstrap, mutate, urnOf, violation, violationsOf, without } from "./fixture";

@@ -1,3 +1,7 @@
+/**
+ * Policy rbac-within-stack-subscription through the offline policy harness: role assignments and custom
+ * roles' assignable scopes stay inside the stack's subscription, never a management group or the tenant root.
+ */
 import { describe, expect, it } from "vitest";
 import { evaluatePolicies } from "../../local/plan/policy-harness";
 import { scopeProblem } from "../src/rbac-within-stack-subscription";

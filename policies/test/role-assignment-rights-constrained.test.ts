@@ -1,3 +1,7 @@
+/**
+ * Policy role-assignment-rights-constrained through the offline policy harness: any assignment that may
+ * create or delete role assignments carries a version 2.0 ABAC condition limiting both to unprivileged roles.
+ */
 import { describe, expect, it } from "vitest";
 import { constrainRolesCondition } from "../../core/abac";
 import { BUILTIN_ROLES, roleDefinitionId } from "../../core/roles";

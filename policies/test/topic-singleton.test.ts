@@ -1,3 +1,7 @@
+/**
+ * Policy aks-resources-topic-singleton through the offline policy harness: a stack creates at most one
+ * AKSResources system topic per subscription.
+ */
 import { describe, expect, it } from "vitest";
 import { duplicateTopics } from "../src/topic-singleton";
 import { OTHER_SUB, SUB, T, compliantStack, urnOf, violation, violationsOf, type FixtureResource } from "./fixture";

@@ -1,3 +1,7 @@
+/**
+ * Policy topic-subscribers-read-subscription through the offline policy harness: every principal that may
+ * subscribe to the AKSResources topic also holds Reader at the same subscription.
+ */
 import { describe, expect, it } from "vitest";
 import { BUILTIN_ROLES, SUBSCRIBE_TO_AKS_RESOURCES_ACTION, roleDefinitionId } from "../../core/roles";
 import {

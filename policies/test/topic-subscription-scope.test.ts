@@ -1,3 +1,7 @@
+/**
+ * Policy aks-resources-topic-subscription-scope through the offline policy harness: the AKSResources system
+ * topic has the source /subscriptions/<id> and location global.
+ */
 import { describe, expect, it } from "vitest";
 import { topicScopeProblems } from "../src/topic-subscription-scope";
 import { RG, SUB, T, compliantStack, mutate, urnOf, violation, violationsOf } from "./fixture";

@@ -1,3 +1,8 @@
+/**
+ * The handler's ARM client against the loopback ARM emulator over TLS: gate GET and list with their
+ * eTags, PATCH with If-Match (sync and LRO), throttling, resets, stalls and the retry budget, one token for
+ * many calls, and a bearer token never sent over plain http or to another host.
+ */
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";

@@ -1,3 +1,8 @@
+/**
+ * The approval rules' checks: clusterHealth and metric against the loopback ARM emulator (Azure
+ * Monitor's regional batch API included), the http check against a local server, and the harness that runs
+ * them (cheap checks first, timeouts and a spent decision budget are failures, never passes).
+ */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";

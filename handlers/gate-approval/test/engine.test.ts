@@ -1,3 +1,8 @@
+/**
+ * The handler's decision engine against the loopback ARM emulator: every outcome (approved, held,
+ * manual, ignored, rejected, retry) for a gate event, 412 conflicts, the published fixtures, and duplicate,
+ * reordered and concurrent deliveries, with the gate requests and tokens each decision spends.
+ */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";

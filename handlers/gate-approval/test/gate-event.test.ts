@@ -1,3 +1,8 @@
+/**
+ * Parsing FleetGate events: the published fixtures, both envelopes and every spelling of the event
+ * types, batches, malformed events rejected with a reason (never an exception), and gate resources read
+ * with their eTag.
+ */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";

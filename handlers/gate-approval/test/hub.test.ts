@@ -1,3 +1,8 @@
+/**
+ * The handler on the fleet hub: approval requests decided against the loopback hub emulator (with
+ * clusterHealth answered by the ARM emulator), conflicts and outages, the reconcile loop's list and watch,
+ * the hub credentials, and the approval-requests timer trigger.
+ */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, approvalRequestName, isApproved } from "../../../core/placement";
 import type { ApprovalRule } from "../../../core/rules";

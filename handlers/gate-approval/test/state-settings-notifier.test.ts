@@ -1,3 +1,7 @@
+/**
+ * The handler's small parts: the in-memory state store, the app settings it reads, the webhook
+ * notifier against a local HTTP server, and the cached credential that shares one token.
+ */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";

@@ -1,3 +1,8 @@
+/**
+ * The timer sweep against the loopback ARM emulator: it recovers gates whose events were dropped,
+ * re-checks held gates, notifies and escalates pending ones, and races events on the same gates without
+ * changing a gate twice.
+ */
 import { afterEach, describe, expect, it } from "vitest";
 import { parseGateEvent } from "../../../core/gate-event";
 import { decide, sweep } from "../src/engine";

@@ -1,3 +1,8 @@
+/**
+ * The Azure Functions triggers around the engine, against the loopback ARM emulator: the gate-event
+ * trigger (retry throws so Event Grid redelivers; rejected and ignored events are acknowledged) and the
+ * gate-sweep timer, on a runtime built from app settings.
+ */
 import { InvocationContext, type Timer } from "@azure/functions";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -1,3 +1,7 @@
+/**
+ * The window check: a table of instants across time zones, DST changes, overnight windows and freeze
+ * dates, and every minute of a DST-change week against Intl's wall-clock time.
+ */
 import { describe, expect, it } from "vitest";
 import type { Weekday } from "../../../core/rules";
 import { evaluateWindow, localTime } from "../src/checks/window";
