@@ -43,6 +43,11 @@ export function minorOf(v: KubernetesVersion): string {
     return `${v.major}.${v.minor}`;
 }
 
+/** The minor a version string names, as AKS writes it: `1.33.2` → `1.33`, `1.33` → `1.33`. */
+export function minorLabel(s: string): string {
+    return s.split(".").slice(0, 2).join(".");
+}
+
 /** Negative, zero or positive, as `a` is older than, equal to or newer than `b`. */
 export function compareVersions(a: KubernetesVersion, b: KubernetesVersion): number {
     return a.major - b.major || a.minor - b.minor || a.patch - b.patch;

@@ -6,6 +6,7 @@ import {
     compareVersions,
     formatVersion,
     membersByMinor,
+    minorLabel,
     parseKubernetesVersion,
     runNameFor,
     startRunVerdict,
@@ -187,6 +188,13 @@ describe("startRunVerdict", () => {
 });
 
 describe("names and grouping", () => {
+    it.each([
+        ["1.33.2", "1.33"],
+        ["1.33", "1.33"],
+        ["1.9.10", "1.9"],
+    ])("labels the minor of %s as %s", (version, minor) => {
+        expect(minorLabel(version)).toBe(minor);
+    });
     it("names the run after the version, in Fleet's name pattern", () => {
         expect(runNameFor("1.33.2")).toBe("k8s-1-33-2");
         expect(runNameFor("1.33.2")).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);

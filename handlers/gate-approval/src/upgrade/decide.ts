@@ -17,6 +17,7 @@ import type { AksEvent, AksEventParse } from "../../../../core/aks-event";
 import {
     channelTarget,
     membersByMinor,
+    minorLabel,
     parseKubernetesMinor,
     parseKubernetesVersion,
     runNameFor,
@@ -210,17 +211,17 @@ async function onNewVersion(
         `new-version/${[a.latestSupported, a.latestStable, a.lowestMinor, a.latestPreview ?? "-"].join("_")}`,
     );
     const headline = cfg.channel === "Rapid" ? a.latestSupported : a.latestStable;
-    const lowest = parseKubernetesMinor(a.lowestMinor.split(".").slice(0, 2).join("."))!;
+    const lowestLabel = minorLabel(a.lowestMinor);
+    const lowest = parseKubernetesMinor(lowestLabel)!;
     const build = async (): Promise<Announcement> => {
         const all = await readMembers();
-        const below = all.filter((m) => {
+        // Each member's minor against the lowest supported one: negative below it, zero on it.
+        const vsLowest = (m: MemberVersion): number | undefined => {
             const v = m.version !== undefined ? parseKubernetesVersion(m.version) : undefined;
-            return v !== undefined && (v.major < lowest.major || (v.major === lowest.major && v.minor < lowest.minor));
-        });
-        const onLowest = all.filter((m) => {
-            const v = m.version !== undefined ? parseKubernetesVersion(m.version) : undefined;
-            return v !== undefined && v.major === lowest.major && v.minor === lowest.minor;
-        });
+            return v === undefined ? undefined : v.major - lowest.major || v.minor - lowest.minor;
+        };
+        const below = all.filter((m) => (vsLowest(m) ?? 0) < 0);
+        const onLowest = all.filter((m) => vsLowest(m) === 0);
         return {
             kind: "new-version",
             escalation: below.length > 0,
@@ -228,11 +229,11 @@ async function onNewVersion(
             fleetId: formatFleetId(deps.settings.fleet),
             title: `Kubernetes ${headline} is available${cfg.channel !== undefined ? ` (channel ${cfg.channel})` : ""}`,
             lines: [
-                `AKS announces: latest stable ${a.latestStable}, latest supported ${a.latestSupported}, lowest supported minor ${a.lowestMinor.split(".").slice(0, 2).join(".")} (${a.lowestMinor})${a.latestPreview !== undefined ? `, preview ${a.latestPreview}` : ""}.`,
+                `AKS announces: latest stable ${a.latestStable}, latest supported ${a.latestSupported}, lowest supported minor ${lowestLabel} (${a.lowestMinor})${a.latestPreview !== undefined ? `, preview ${a.latestPreview}` : ""}.`,
                 `${all.length} member${all.length === 1 ? "" : "s"}: ${describeMembers(all)}.`,
                 ...(below.length > 0
                     ? [
-                          `Out of support: ${below.map((m) => `${m.name} (${m.version})`).join(", ")} run a minor below ${a.lowestMinor.split(".").slice(0, 2).join(".")}.`,
+                          `Out of support: ${below.map((m) => `${m.name} (${m.version})`).join(", ")} run a minor below ${lowestLabel}.`,
                       ]
                     : []),
                 ...(onLowest.length > 0
@@ -273,7 +274,7 @@ async function onSupport(
     now: number,
     signal: AbortSignal,
 ): Promise<Outcome3> {
-    const minor = ev.kubernetesVersion.split(".").slice(0, 2).join(".");
+    const minor = minorLabel(ev.kubernetesVersion);
     const ended = ev.kind === "clusterSupportEnded";
     const key = announcementKey(formatFleetId(deps.settings.fleet), `support-${ended ? "ended" : "ending"}/${minor}`);
     const r = await announceOnce(
@@ -284,9 +285,7 @@ async function onSupport(
         now,
         async () => {
             const members = await memberVersions(deps, cfg, signal);
-            const onMinor = members.filter(
-                (m) => m.version !== undefined && m.version.split(".").slice(0, 2).join(".") === minor,
-            );
+            const onMinor = members.filter((m) => m.version !== undefined && minorLabel(m.version) === minor);
             return {
                 kind: ended ? "support-ended" : "support-ending",
                 escalation: true,
