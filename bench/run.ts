@@ -64,22 +64,12 @@ const CLI_REPLAY_TITLE = "Whole CLI: `npm run replay`";
 const CLI_REPLAY_INTRO =
     "The command a user runs, end to end in fresh processes: 1 event and 4,000 events of a generated 30-member stack whose rules are window checks (`bench/cli-replay.ts`).";
 
-/**
- * `npm run bench -- --only cli-replay`: measures only the whole-CLI replay and replaces that section
- * of `results.md` (stamped with its own machine and date), leaving the other sections as they were.
- */
-function onlyCliReplay(): void {
-    const file = path.join(__dirname, "results.md");
-    const r = benchCliReplay();
-    const section = [
-        `## ${CLI_REPLAY_TITLE}`,
+/** One section of results.md: title, intro, the measurements as a table, then the notes. */
+function table(title: string, intro: string, r: { rows: Row[]; notes: string[] }): string[] {
+    return [
+        `## ${title}`,
         "",
-        CLI_REPLAY_INTRO,
-        "",
-        `Measured on its own (\`npm run bench -- --only cli-replay\`): ${machine()}, ${new Date().toISOString().slice(0, 10)}, load average ${os
-            .loadavg()
-            .map((x) => x.toFixed(1))
-            .join(" / ")} (1 / 5 / 15 min) at the end.`,
+        intro,
         "",
         "| measurement | value |",
         "|---|---|",
@@ -87,7 +77,21 @@ function onlyCliReplay(): void {
         "",
         ...r.notes.map((n) => `- ${n}`),
         "",
-    ].join("\n");
+    ];
+}
+
+/**
+ * `npm run bench -- --only cli-replay`: measures only the whole-CLI replay and replaces that section
+ * of `results.md` (stamped with its own machine and date), leaving the other sections as they were.
+ */
+function onlyCliReplay(): void {
+    const file = path.join(__dirname, "results.md");
+    const r = benchCliReplay();
+    const stamp = `Measured on its own (\`npm run bench -- --only cli-replay\`): ${machine()}, ${new Date().toISOString().slice(0, 10)}, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" / ")} (1 / 5 / 15 min) at the end.`;
+    const section = table(CLI_REPLAY_TITLE, `${CLI_REPLAY_INTRO}\n\n${stamp}`, r).join("\n");
     const text = readFileSync(file, "utf8");
     const start = text.indexOf(`## ${CLI_REPLAY_TITLE}`);
     const next = start < 0 ? -1 : text.indexOf("\n## ", start + 1);
@@ -106,31 +110,12 @@ async function main(): Promise<void> {
         onlyCliReplay();
         return;
     }
-    const sections: string[] = [];
-    const plan = await benchPlan();
-    sections.push(
-        "## Offline plan (program under Pulumi mocks)",
-        "",
-        "Generated stacks: members in groups of 10 over 3 stages, a Before gate per stage, an After gate and a rule per group. Median of 3 runs, each in a fresh process.",
-        "",
-        "| measurement | value |",
-        "|---|---|",
-        ...plan.rows.map((r) => `| ${r.label} | ${r.value} |`),
-        "",
-        ...plan.notes.map((n) => `- ${n}`),
-        "",
-    );
-    const table = (title: string, intro: string, r: { rows: Row[]; notes: string[] }) => [
-        `## ${title}`,
-        "",
-        intro,
-        "",
-        "| measurement | value |",
-        "|---|---|",
-        ...r.rows.map((x) => `| ${x.label} | ${x.value} |`),
-        "",
-        ...r.notes.map((n) => `- ${n}`),
-        "",
+    const sections: string[] = [
+        ...table(
+            "Offline plan (program under Pulumi mocks)",
+            "Generated stacks: members in groups of 10 over 3 stages, a Before gate per stage, an After gate and a rule per group. Median of 3 runs, each in a fresh process.",
+            await benchPlan(),
+        ),
     ];
     sections.push(
         ...table(
