@@ -4,7 +4,7 @@
  * `clusterHealth` check reads it (provisioning state, power state, Kubernetes version).
  */
 import { isType, parseArmId, sameArmId } from "../../../core/arm-id";
-import { CONTAINER_SERVICE, HttpError, type Reply, type RouteRequest } from "./http";
+import { CONTAINER_SERVICE, resourceNotFound, type Reply, type RouteRequest } from "./http";
 import type { ArmStore } from "./store";
 import type { MemberState } from "./types";
 
@@ -51,12 +51,7 @@ export function getCluster(store: ArmStore, q: RouteRequest): Reply {
     const id = `/subscriptions/${params.sub}/resourceGroups/${params.rg}/providers/${CONTAINER_SERVICE}/managedClusters/${params.cluster}`;
     const memberKey = store.clusters.get(id.toLowerCase());
     const m = memberKey === undefined ? undefined : store.members.get(memberKey);
-    if (!m)
-        throw new HttpError(
-            404,
-            "ResourceNotFound",
-            `The Resource '${CONTAINER_SERVICE}/managedClusters/${params.cluster}' under resource group '${params.rg}' was not found.`,
-        );
+    if (!m) throw resourceNotFound(`managedClusters/${params.cluster}`, params.rg);
     const s = m.state;
     const parsed = parseArmId(s.clusterResourceId);
     const version = s.kubernetesVersion ?? "1.33.0";

@@ -19,6 +19,7 @@ import {
     etagListMatches,
     isRecord,
     quoteEtag,
+    resourceNotFound,
     type Reply,
     type RouteRequest,
 } from "./http";
@@ -120,22 +121,13 @@ export function fleetFromParams(store: ArmStore, params: Record<string, string>)
         if (err instanceof ArmIdError) throw new HttpError(400, "InvalidResourceId", err.message);
         throw err;
     }
-    throw new HttpError(
-        404,
-        "ResourceNotFound",
-        `The Resource '${CONTAINER_SERVICE}/fleets/${params.fleet}' under resource group '${params.rg}' was not found.`,
-    );
+    throw resourceNotFound(`fleets/${params.fleet}`, params.rg);
 }
 
 function gateFromParams(store: ArmStore, params: Record<string, string>): GateRecord {
     const fleet = fleetFromParams(store, params);
     const gate = fleet.gates.get((params.gate ?? "").toLowerCase());
-    if (!gate)
-        throw new HttpError(
-            404,
-            "ResourceNotFound",
-            `The Resource '${CONTAINER_SERVICE}/fleets/${params.fleet}/gates/${params.gate}' under resource group '${params.rg}' was not found.`,
-        );
+    if (!gate) throw resourceNotFound(`fleets/${params.fleet}/gates/${params.gate}`, params.rg);
     return gate;
 }
 
@@ -255,24 +247,23 @@ function gateJson(r: GateRecord): Record<string, unknown> {
     };
 }
 
-function validateGatePatch(body: unknown): GateState {
-    if (!isRecord(body)) throw new HttpError(400, "InvalidRequestBody", "The request body must be a JSON object.");
-    const extra = Object.keys(body).filter((k) => k !== "properties");
+/** Refuses any key of `obj` but `allowed` (`path`: where `obj` sits in the body, for the message). */
+function onlyPatchable(obj: Record<string, unknown>, allowed: string, path: string): void {
+    const extra = Object.keys(obj).filter((k) => k !== allowed);
     if (extra.length > 0)
         throw new HttpError(
             400,
             "InvalidRequestBody",
-            `Only 'properties.state' can be patched; got '${extra.join("', '")}'.`,
+            `Only 'properties.state' can be patched; got '${extra.map((k) => path + k).join("', '")}'.`,
         );
+}
+
+function validateGatePatch(body: unknown): GateState {
+    if (!isRecord(body)) throw new HttpError(400, "InvalidRequestBody", "The request body must be a JSON object.");
+    onlyPatchable(body, "properties", "");
     const props = body.properties;
     if (!isRecord(props)) throw new HttpError(400, "InvalidRequestBody", "'properties' must be an object.");
-    const extraProps = Object.keys(props).filter((k) => k !== "state");
-    if (extraProps.length > 0)
-        throw new HttpError(
-            400,
-            "InvalidRequestBody",
-            `Only 'properties.state' can be patched; got 'properties.${extraProps.join("', 'properties.")}'.`,
-        );
+    onlyPatchable(props, "state", "properties.");
     const state = props.state;
     if (typeof state !== "string" || !GATE_STATES.includes(state as GateState))
         throw new HttpError(

@@ -40,6 +40,15 @@ export class HttpError extends Error {
     }
 }
 
+/** ARM's 404 for a resource of the container service in a resource group (`type`: `fleets/f/gates/g`). */
+export function resourceNotFound(type: string, resourceGroup: string | undefined): HttpError {
+    return new HttpError(
+        404,
+        "ResourceNotFound",
+        `The Resource '${CONTAINER_SERVICE}/${type}' under resource group '${resourceGroup}' was not found.`,
+    );
+}
+
 export function armError(code: string, message: string): { error: { code: string; message: string } } {
     return { error: { code, message } };
 }

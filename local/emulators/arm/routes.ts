@@ -12,16 +12,9 @@ interface RouteTemplate {
     readonly parts: readonly string[];
 }
 
-const FLEET_PREFIX = [
-    "subscriptions",
-    ":sub",
-    "resourcegroups",
-    ":rg",
-    "providers",
-    "microsoft.containerservice",
-    "fleets",
-    ":fleet",
-];
+/** The container service's provider in a resource group: fleets and managed clusters both sit under it. */
+const PROVIDER_PREFIX = ["subscriptions", ":sub", "resourcegroups", ":rg", "providers", "microsoft.containerservice"];
+const FLEET_PREFIX = [...PROVIDER_PREFIX, "fleets", ":fleet"];
 
 const TEMPLATES: readonly RouteTemplate[] = [
     { route: "gates.list", method: "GET", parts: [...FLEET_PREFIX, "gates"] },
@@ -34,16 +27,7 @@ const TEMPLATES: readonly RouteTemplate[] = [
     {
         route: "clusters.get",
         method: "GET",
-        parts: [
-            "subscriptions",
-            ":sub",
-            "resourcegroups",
-            ":rg",
-            "providers",
-            "microsoft.containerservice",
-            "managedclusters",
-            ":cluster",
-        ],
+        parts: [...PROVIDER_PREFIX, "managedclusters", ":cluster"],
     },
     {
         route: "operation.get",

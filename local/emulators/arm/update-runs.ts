@@ -6,7 +6,7 @@
  */
 import { eq, parseFleetId, parseUpdateRunId, sameArmId, updateRunId as formatUpdateRunId } from "../../../core/arm-id";
 import { removeGate, fleetFromParams } from "./gates";
-import { CONTAINER_SERVICE, HttpError, quoteEtag, type Reply, type RouteRequest } from "./http";
+import { quoteEtag, resourceNotFound, type Reply, type RouteRequest } from "./http";
 import type { ArmStore, FleetRecord, RunRecord } from "./store";
 import { UPDATE_STATES, type EmulatorGate, type GateConfigSpec, type UpdateRunSpec, type UpdateState } from "./types";
 
@@ -65,12 +65,7 @@ export function getUpdateRun(store: ArmStore, q: RouteRequest): Reply {
     const { params } = q;
     const fleet = fleetFromParams(store, params);
     const run = fleet.runs.get((params.run ?? "").toLowerCase());
-    if (!run)
-        throw new HttpError(
-            404,
-            "ResourceNotFound",
-            `The Resource '${CONTAINER_SERVICE}/fleets/${params.fleet}/updateRuns/${params.run}' under resource group '${params.rg}' was not found.`,
-        );
+    if (!run) throw resourceNotFound(`fleets/${params.fleet}/updateRuns/${params.run}`, params.rg);
     return { status: 200, body: updateRunJson(store, fleet, run), headers: { ETag: quoteEtag(run.eTag) } };
 }
 
