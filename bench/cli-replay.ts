@@ -1,12 +1,12 @@
 /**
- * The whole `npm run replay` command, measured as a user runs it: a fresh process per run
- * (`node --max-semi-space-size=64 --import tsx local/cli.ts replay FILE --stack bench --json`, the
- * npm script's command line), with 1 and with 4,000 window-rule events. The difference of the two
- * wall-clock times is the time the extra 3,999 events took beyond start-up (module loading, stack
- * file, emulator start), so `3,999 / (t₄₀₀₀ − t₁)` is the CLI's throughput beyond start-up.
+ * The whole `npm run replay` command, measured as a user runs it: a fresh process per run with the
+ * npm script's own command line (read from package.json, then `FILE --stack bench --json`), with 1
+ * and with 4,000 window-rule events. The difference of the two wall-clock times is the time the
+ * extra 3,999 events took beyond start-up (module loading, stack file, emulator start), so
+ * `3,999 / (t₄₀₀₀ − t₁)` is the CLI's throughput beyond start-up.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
@@ -23,13 +23,19 @@ interface Run {
     readonly decisions: { eventId: string | null; outcome: string }[];
 }
 
+/** The arguments `npm run <name>` gives node (its script is `node <args…>`). */
+export function npmScriptArgs(name: string): string[] {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+        scripts: Record<string, string>;
+    };
+    const [command, ...args] = (pkg.scripts[name] ?? "").split(/\s+/);
+    if (command !== "node") throw new Error(`npm script ${name} does not start with node: ${pkg.scripts[name]}`);
+    return args;
+}
+
 function runCli(dir: string, file: string, concurrency: number | undefined): Run {
     const args = [
-        "--max-semi-space-size=64",
-        "--import",
-        "tsx",
-        "local/cli.ts",
-        "replay",
+        ...npmScriptArgs("replay"),
         file,
         "--stack",
         "bench",
@@ -94,7 +100,7 @@ export function benchCliReplay(events = 4000, runs = 3): { rows: Row[]; notes: s
             ],
             notes: [
                 `Target: ≥ 1,000 events/s beyond start-up with the default concurrency — ${rate >= 1000 ? "met" : "NOT met"}.`,
-                `Each run is a fresh process with the npm script's command line (tsx, no bundle); beyond start-up = ${events - 1} / (time of the ${events}-event run − time of the 1-event run). Every event approved, decisions in input order (checked).`,
+                `Each run is a fresh process with the npm script's command line, \`node ${npmScriptArgs("replay").join(" ")}\` (tsx, no bundle); beyond start-up = ${events - 1} / (time of the ${events}-event run − time of the 1-event run). Every event approved, decisions in input order (checked).`,
                 "The emulator runs on its own thread (`replay` uses a worker thread for it), as in the bundle benchmark above.",
             ],
         };

@@ -257,19 +257,24 @@ function gateViewOf(
         return `${where}.properties.target.updateRunProperties.name ${clip(urp.name)} is not the update run of target.id`;
     if (urp.group !== undefined && urp.stage === undefined)
         return `${where}.properties.target.updateRunProperties: a group gate without a stage`;
-    return {
+    // Built by assignment, not by spreading optional parts: every view has one shape, which keeps
+    // the handler's property reads monomorphic (the spread form cost a third of a parse).
+    const view: Mutable<GateView> = {
         gateId: id,
         gate,
-        ...(props.displayName !== undefined ? { displayName: props.displayName } : {}),
         gateType: props.gateType,
         state: props.state,
         updateRunId: targetId,
         updateRun: run,
-        ...(urp.stage !== undefined ? { stage: urp.stage } : {}),
-        ...(urp.group !== undefined ? { group: urp.group } : {}),
         timing: urp.timing,
     };
+    if (props.displayName !== undefined) view.displayName = props.displayName;
+    if (urp.stage !== undefined) view.stage = urp.stage;
+    if (urp.group !== undefined) view.group = urp.group;
+    return view;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -339,21 +344,18 @@ export function parseGateEvent(input: unknown): GateEventParse {
             eventId,
         );
 
+    const event: Mutable<GateEvent> = Object.assign(view, {
+        eventId: envelope.id,
+        kind,
+        schema,
+        eventType: type,
+        source: envelope.source,
+        eventTime: envelope.time,
+    });
     const resourceEventTime = d.data.operationalInfo?.resourceEventTime;
-    return {
-        ok: true,
-        event: {
-            ...view,
-            eventId: envelope.id,
-            kind,
-            schema,
-            eventType: type,
-            source: envelope.source,
-            eventTime: envelope.time,
-            ...(resourceEventTime !== undefined ? { resourceEventTime } : {}),
-            ...(d.data.apiVersion !== undefined ? { apiVersion: d.data.apiVersion } : {}),
-        },
-    };
+    if (resourceEventTime !== undefined) event.resourceEventTime = resourceEventTime;
+    if (d.data.apiVersion !== undefined) event.apiVersion = d.data.apiVersion;
+    return { ok: true, event };
 }
 
 /**

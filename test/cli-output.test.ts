@@ -1,9 +1,11 @@
 /**
- * The offline CLI as a user runs it (`node --import tsx local/cli.ts …`, what `npm run` does): it
- * prints what the command is for and nothing else. In particular `@azure/functions` never announces
+ * The offline CLI as a user runs it: each command with its npm script's own command line from
+ * package.json (`node … local/cli.ts <command>`, node flags included): it prints what the command
+ * is for and nothing else. In particular `@azure/functions` never announces
  * test mode or skipped registrations: the engine runs the handler without registering its triggers.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { main } from "../local/cli";
@@ -11,9 +13,20 @@ import { main } from "../local/cli";
 const ROOT = path.resolve(__dirname, "..");
 const SAMPLE = path.resolve(ROOT, "../shared/fixtures/events/resolved/eventgrid-schema-gate-created.json");
 
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** `npm run <command> -- <args>` as node arguments: the script's own (after `node`), then the rest. */
+function npmRun(command: string, args: readonly string[]): string[] {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+        scripts: Record<string, string>;
+    };
+    const [node, ...own] = pkg.scripts[command]!.split(/\s+/);
+    expect(node).toBe("node");
+    expect(own.slice(-2)).toEqual(["local/cli.ts", command]);
+    return [...own, ...args];
+}
+
+function cli([command, ...args]: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "local/cli.ts", ...args], { cwd: ROOT });
+        const child = spawn(process.execPath, npmRun(command!, args), { cwd: ROOT });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));

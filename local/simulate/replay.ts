@@ -308,6 +308,18 @@ export function stackUpgradeEvents(
     );
 }
 
+/** The valid FleetGateCreated events among `events` (batches flattened) for gates of the stack's fleet. */
+function createdGateEvents(events: readonly unknown[], subscriptionId: string, fleetId: string): GateEvent[] {
+    const prefix = `${fleetId.toLowerCase()}/`;
+    return events
+        .flatMap((e) =>
+            parseGateEvents(Array.isArray(e) ? e.filter((x) => !isAksUpgradeEvent(x)) : isAksUpgradeEvent(e) ? [] : e),
+        )
+        .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
+        .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
+        .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(prefix));
+}
+
 /** Seeds the emulator from the stack and the events, then runs every event through the handler. */
 export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const file = loadStackFile(opts.stack, opts.dir ?? PROJECT_ROOT);
@@ -316,16 +328,16 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const fleet = { subscriptionId, resourceGroup: cfg.resourceGroupName, fleetName: cfg.fleet.name };
     const fleetId = fleetIdOf(fleet);
 
-    const parsed = opts.events.map((e) =>
-        parseGateEvents(Array.isArray(e) ? e.filter((x) => !isAksUpgradeEvent(x)) : isAksUpgradeEvent(e) ? [] : e),
-    );
-    const created = parsed
-        .flat()
-        .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
-        .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
-        .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(`${fleetId.toLowerCase()}/`));
-
-    const emu = await startEmulator(opts.emulator ?? "in-process");
+    // The emulator boots (a worker thread loading its modules) while this thread reads the events.
+    const starting = startEmulator(opts.emulator ?? "in-process");
+    let created: GateEvent[];
+    try {
+        created = createdGateEvents(opts.events, subscriptionId, fleetId);
+    } catch (e) {
+        await (await starting).stop();
+        throw e;
+    }
+    const emu = await starting;
     try {
         await seedEmulator(emu, cfg, fleetId, subscriptionId, created);
 

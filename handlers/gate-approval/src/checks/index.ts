@@ -78,12 +78,16 @@ export async function runChecks(
             continue;
         }
         const timeoutMs = (c.timeoutSeconds ?? DEFAULT_CHECK_TIMEOUT_MS / 1000) * 1000;
-        const d = deadline(timeoutMs, options.budget);
+        // A pure check does no I/O and cannot stall: a timer and an AbortController per decision
+        // would only cost time. Every other check gets its own deadline, under the budget's.
+        const d = COST[c.type] === 0 ? undefined : deadline(timeoutMs, options.budget);
+        const signal = d?.signal ?? options.budget;
         const started = elapsed();
         let result: CheckResult;
         try {
             const runner = registry[c.type] as CheckRunner;
-            const verdict = await raceAbort(runner(c, { ...ctx, abortSignal: d.signal }), d.signal);
+            const work = runner(c, { ...ctx, abortSignal: signal });
+            const verdict = await (d ? raceAbort(work, signal) : work);
             result = {
                 type: c.type,
                 passed: verdict.passed === true,
@@ -101,7 +105,7 @@ export async function runChecks(
                     durationMs,
                     transient: true,
                 };
-            else if (d.expired() || e instanceof DeadlineError)
+            else if (d?.expired() || e instanceof DeadlineError)
                 result = {
                     type: c.type,
                     passed: false,
@@ -118,7 +122,7 @@ export async function runChecks(
                     ...(transientError(e) ? { transient: true } : {}),
                 };
         } finally {
-            d.dispose();
+            d?.dispose();
         }
         results.push(result);
         if (!result.passed) failed = true;
