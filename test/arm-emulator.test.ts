@@ -14,6 +14,8 @@ import {
 import { MetricsClient } from "@azure/monitor-query-metrics";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ArmEmulatorOptions, type EmulatorGate, ArmEmulator, FLEET_API_VERSION } from "../local/emulators/arm";
+import { ArmEmulatorRemote } from "../local/emulators/arm/worker";
+import { loopbackCertificate } from "../local/emulators/tls";
 
 const SUB = "8d3c2f4e-1b7a-4c55-9e0d-2f6a1b3c4d5e";
 const RG = "rg-fleet-dev";
@@ -1053,6 +1055,36 @@ describe("with the Azure SDK pipeline over TLS", () => {
             ["gates.patch", 429, true],
             ["gates.patch", 200, true],
         ]);
+    });
+
+    it("in a worker thread, serves the certificate the starting thread made and answers through the pipeline", async () => {
+        const remote = await ArmEmulatorRemote.start({ tls: true });
+        try {
+            expect(remote.ca).toBe((await loopbackCertificate()).cert);
+            await remote.addFleet(FLEET);
+            await remote.addGates([
+                {
+                    fleetId: FLEET,
+                    name: guid(7),
+                    gateType: "Approval",
+                    state: "Pending",
+                    target: { id: RUN, updateRunProperties: { name: "run-1", stage: "dev", timing: "Before" } },
+                },
+            ]);
+            const pipeline = createPipelineFromOptions({ tlsOptions: { ca: remote.ca! } });
+            pipeline.addPolicy(
+                bearerTokenAuthenticationPolicy({ credential, scopes: "https://management.azure.com/.default" }),
+            );
+            const res = await pipeline.sendRequest(
+                createDefaultHttpClient(),
+                createPipelineRequest({ url: `${remote.url}${FLEET}/gates/${guid(7)}?${V}` }),
+            );
+            expect(res.status).toBe(200);
+            expect(JSON.parse(res.bodyAsText!).properties.state).toBe("Pending");
+            expect(await remote.requests()).toEqual([{ route: "gates.get", status: 200 }]);
+        } finally {
+            await remote.stop();
+        }
     });
 
     it("@azure/monitor-query-metrics MetricsClient.queryResources parses the emulator's answer", async () => {

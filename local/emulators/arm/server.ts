@@ -87,7 +87,8 @@ const FAULT_ERRORS: Record<"403" | "404" | "429" | "500" | "503", { status: numb
 export class ArmEmulator {
     /** Starts an emulator on 127.0.0.1 with an ephemeral port. */
     static async start(options: ArmEmulatorOptions = {}): Promise<ArmEmulator> {
-        const emu = new ArmEmulator(options, options.tls ? await loopbackCertificate() : undefined);
+        const credentials = options.tls ? (options.certificate ?? (await loopbackCertificate())) : undefined;
+        const emu = new ArmEmulator(options, credentials);
         await emu.listen();
         return emu;
     }

@@ -3,6 +3,7 @@
  * members and update runs it is seeded with, and its options. Shapes follow the Fleet 2026-06-01
  * OpenAPI document (`shared/specs/containerservice-fleet/2026-06-01/`).
  */
+import type { LoopbackCertificate } from "../tls";
 import type { Fault as SharedFault } from "../faults";
 
 export const FLEET_API_VERSION = "2026-06-01";
@@ -137,6 +138,8 @@ export interface ArmEmulatorOptions {
      * policy sends tokens over TLS only (e.g. `createTransport({ tlsCa: emulator.ca })`).
      */
     tls?: boolean;
+    /** With `tls`: the certificate to serve instead of the process's own (a worker gets its parent's). */
+    certificate?: LoopbackCertificate;
 }
 
 export const GATE_STATES: readonly GateState[] = ["Pending", "Skipped", "Completed"];

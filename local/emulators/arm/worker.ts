@@ -10,6 +10,7 @@
 import { createRequire } from "node:module";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import type { AddGateSpec } from "./gates";
+import { loopbackCertificate } from "../tls";
 import { ArmEmulator } from "./server";
 import type { ArmEmulatorOptions, EmulatorGate, MemberState, RequestLogEntry, UpdateRunSpec } from "./types";
 
@@ -62,6 +63,10 @@ export class ArmEmulatorRemote {
         });
         const remote = new ArmEmulatorRemote(worker);
         try {
+            // This thread makes the certificate while the worker loads: the worker then never loads
+            // the X.509 library (two hundred modules, most of its start-up).
+            if (options.tls && options.certificate === undefined)
+                options = { ...options, certificate: await loopbackCertificate() };
             const { url, ca } = await remote.call("start", options);
             remote.url = url;
             remote.ca = ca;
