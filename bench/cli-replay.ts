@@ -53,7 +53,7 @@ function runCli(dir: string, file: string, concurrency: number | undefined): Run
 }
 
 /** `npm run replay` end to end: 1 vs 4,000 events, `runs` pairs, default concurrency (16) and strictly in order. */
-export function benchCliReplay(events = 4000, runs = 3): { rows: Row[]; notes: string[] } {
+export function benchCliReplay(events = 4000, runs = 5): { rows: Row[]; notes: string[] } {
     const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-gates-bench-cli-"));
     try {
         const yaml = generateStackYaml({ members: 30, environment: "bench", check: "window" });
