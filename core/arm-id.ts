@@ -96,12 +96,14 @@ export function formatArmId(id: ArmResourceId): string {
 }
 
 export function eq(a: string | undefined, b: string | undefined): boolean {
-    return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+    if (a === undefined || b === undefined) return false;
+    // Equal as written is the common case: no lower-cased copies for it.
+    return a === b || a.toLowerCase() === b.toLowerCase();
 }
 
 /** ARM ids compare case-insensitively. */
 export function sameArmId(a: string, b: string): boolean {
-    return a.toLowerCase() === b.toLowerCase();
+    return a === b || a.toLowerCase() === b.toLowerCase();
 }
 
 /** True when `id` is of provider `provider` and its type path equals `types` (case-insensitive). */

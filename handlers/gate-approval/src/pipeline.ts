@@ -29,7 +29,7 @@ export const ARM_SCOPE = "https://management.azure.com/.default";
 export const STORAGE_SCOPE = "https://storage.azure.com/.default";
 
 export interface PipelineTuning {
-    /** Time one try may take, headers and body (default 4 s). */
+    /** Time one try may wait for its response headers (default 4 s); the caller's signal bounds the body. */
     readonly perTryTimeoutMs?: number;
     /** Retries after the first try (default 3). */
     readonly maxRetries?: number;
@@ -45,10 +45,12 @@ export interface PipelineTuning {
 export const perTryTimeoutPolicyName = "fleetGatesPerTryTimeout";
 
 /**
- * Aborts one try after `ms` and reports it as a `RestError` with code `ETIMEDOUT`, which the SDK's
- * exponential strategy retries (a plain AbortError would end the retry loop). The caller's own
- * abort signal (the decision budget) still ends everything at once. Placed after the Retry phase,
- * so it runs once per try.
+ * Bounds one try by `ms` until its response headers arrive, and reports a try that ran out as a
+ * `RestError` with code `ETIMEDOUT`, which the SDK's exponential strategy retries (the plain
+ * AbortError the SDK's client raises would end the retry loop). The timer is the SDK client's own
+ * (`request.timeout`): no AbortController or listener of this policy's per try. A body that stalls
+ * after its headers is bounded by the caller's signal (the decision budget or a check's deadline),
+ * which still ends everything at once. Placed after the Retry phase, so it runs once per try.
  */
 export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
     return {
@@ -56,21 +58,16 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
         async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
             const outer = request.abortSignal;
             if (outer?.aborted) throw new sdk.RestError("request aborted (decision budget spent)", { code: "ABORTED" });
-            const controller = new AbortController();
-            const timer = setTimeout(() => controller.abort(), ms);
-            const onOuterAbort = () => controller.abort();
-            outer?.addEventListener("abort", onOuterAbort);
-            request.abortSignal = controller.signal;
+            const previous = request.timeout;
+            request.timeout = previous > 0 ? Math.min(previous, ms) : ms;
             try {
                 return await next(request);
             } catch (e) {
-                if (controller.signal.aborted && !outer?.aborted)
-                    throw new sdk.RestError(`no complete response within ${ms} ms`, { code: "ETIMEDOUT", request });
+                if (e instanceof Error && e.name === "AbortError" && !outer?.aborted)
+                    throw new sdk.RestError(`no response within ${request.timeout} ms`, { code: "ETIMEDOUT", request });
                 throw e;
             } finally {
-                clearTimeout(timer);
-                outer?.removeEventListener("abort", onOuterAbort);
-                request.abortSignal = outer;
+                request.timeout = previous;
             }
         },
     };
