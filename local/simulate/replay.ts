@@ -308,15 +308,17 @@ export function stackUpgradeEvents(
     );
 }
 
-/** The valid FleetGateCreated events among `events` (batches flattened) for gates of the stack's fleet. */
-function createdGateEvents(events: readonly unknown[], subscriptionId: string, fleetId: string): GateEvent[] {
+/**
+ * The valid FleetGateCreated events among `events` (batches flattened) for gates of the stack's fleet
+ * (the fleet id begins with its subscription, so the prefix also checks that).
+ */
+function createdGateEvents(events: readonly unknown[], fleetId: string): GateEvent[] {
     const prefix = `${fleetId.toLowerCase()}/`;
     return events
         .flatMap((e) =>
             parseGateEvents(Array.isArray(e) ? e.filter((x) => !isAksUpgradeEvent(x)) : isAksUpgradeEvent(e) ? [] : e),
         )
         .flatMap((p) => (p.ok && p.event.kind === "created" ? [p.event] : []))
-        .filter((e) => e.gate.subscriptionId.toLowerCase() === subscriptionId.toLowerCase())
         .filter((e) => gateIdOf(e.gate).toLowerCase().startsWith(prefix));
 }
 
@@ -332,7 +334,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     const starting = startEmulator(opts.emulator ?? "in-process");
     let created: GateEvent[];
     try {
-        created = createdGateEvents(opts.events, subscriptionId, fleetId);
+        created = createdGateEvents(opts.events, fleetId);
     } catch (e) {
         await (await starting).stop();
         throw e;
