@@ -6,13 +6,13 @@
  * `3,999 / (t₄₀₀₀ − t₁)` is the CLI's throughput beyond start-up.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { StageSpec } from "../core/strategy";
 import { OFFLINE_DEFAULTS } from "../local/plan/mocks";
-import { median, type Row } from "./common";
+import { median, npmScriptArgs, type Row } from "./common";
 import { generateReplayEvents, generateStackYaml } from "./generate";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -21,16 +21,6 @@ const FLEET_ID = `/subscriptions/${OFFLINE_DEFAULTS.subscriptionId}/resourceGrou
 interface Run {
     readonly ms: number;
     readonly decisions: { eventId: string | null; outcome: string }[];
-}
-
-/** The arguments `npm run <name>` gives node (its script is `node <args…>`). */
-export function npmScriptArgs(name: string): string[] {
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
-        scripts: Record<string, string>;
-    };
-    const [command, ...args] = (pkg.scripts[name] ?? "").split(/\s+/);
-    if (command !== "node") throw new Error(`npm script ${name} does not start with node: ${pkg.scripts[name]}`);
-    return args;
 }
 
 function runCli(dir: string, file: string, concurrency: number | undefined): Run {

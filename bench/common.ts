@@ -1,4 +1,6 @@
-/** What the benchmarks share: result rows, order statistics, generated gate names. */
+/** What the benchmarks share: result rows, order statistics, generated gate names, npm scripts' node arguments. */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 
 export interface Row {
     readonly label: string;
@@ -18,4 +20,14 @@ export function median(xs: readonly number[]): number {
 /** A lower-case GUID numbered `n` (gate names as the service issues them). */
 export function gateName(n: number): string {
     return `5e1f0000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+}
+
+/** The arguments `npm run <name>` gives node (its script is `node <args…>`), from package.json. */
+export function npmScriptArgs(name: string): string[] {
+    const pkg = JSON.parse(readFileSync(path.resolve(__dirname, "..", "package.json"), "utf8")) as {
+        scripts: Record<string, string>;
+    };
+    const [command, ...args] = (pkg.scripts[name] ?? "").split(/\s+/);
+    if (command !== "node") throw new Error(`npm script ${name} does not start with node: ${pkg.scripts[name]}`);
+    return args;
 }

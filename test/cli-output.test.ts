@@ -5,9 +5,9 @@
  * test mode or skipped registrations: the engine runs the handler without registering its triggers.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
+import { npmScriptArgs } from "../bench/common";
 import { main } from "../local/cli";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -15,11 +15,7 @@ const SAMPLE = path.resolve(ROOT, "../shared/fixtures/events/resolved/eventgrid-
 
 /** `npm run <command> -- <args>` as node arguments: the script's own (after `node`), then the rest. */
 function npmRun(command: string, args: readonly string[]): string[] {
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
-        scripts: Record<string, string>;
-    };
-    const [node, ...own] = pkg.scripts[command]!.split(/\s+/);
-    expect(node).toBe("node");
+    const own = npmScriptArgs(command);
     expect(own.slice(-2)).toEqual(["local/cli.ts", command]);
     return [...own, ...args];
 }
