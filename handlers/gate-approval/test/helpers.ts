@@ -2,11 +2,14 @@
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import * as path from "node:path";
 import { ArmEmulator, type ArmEmulatorOptions, type MemberState } from "../../../local/emulators/arm";
+import { HubEmulator } from "../../../local/emulators/hub/hub-emulator";
+import { loopbackCertificate } from "../../../local/emulators/tls";
 import { gateEventFor, type GateEventSpec, type JsonObject } from "../../../core/event-filter";
 import type { ApprovalRule } from "../../../core/rules";
 import { ArmClient } from "../src/arm-client";
 import type { AuditRecord } from "../src/audit";
 import { createMetricsReader } from "../src/checks/metric";
+import { hubKubeConfig, KubeHubClient } from "../src/hub/client";
 import type { EngineDeps } from "../src/engine";
 import type { Notification, Notifier } from "../src/notifier";
 import { createTransport, type PipelineTuning } from "../src/pipeline";
@@ -266,4 +269,16 @@ export async function exerciseStore(store: StateStore, GATE = gateIdOf(guid(1)))
         Array.from({ length: 5 }, () => mutate(store, GATE, (cur) => ({ ...cur!, attempts: cur!.attempts + 1 }))),
     );
     expect((await store.read(GATE))?.value.attempts).toBe(6);
+}
+
+/**
+ * A started loopback hub emulator over TLS that accepts `token`, and the handler's hub client for it
+ * (a kubeconfig with the emulator's certificate as `caData`, base64 PEM as HUB_CA_DATA carries it).
+ */
+export async function startHub(token: string): Promise<{ hub: HubEmulator; client: KubeHubClient; caData: string }> {
+    const cert = await loopbackCertificate();
+    const hub = new HubEmulator({ token, tls: cert, bookmarkMs: 100 });
+    const url = await hub.start();
+    const caData = Buffer.from(cert.cert).toString("base64");
+    return { hub, client: new KubeHubClient(hubKubeConfig(url, caData, token)), caData };
 }

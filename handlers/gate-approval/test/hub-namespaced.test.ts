@@ -8,13 +8,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, approvalRequestName, isApproved } from "../../../core/placement";
 import type { ApprovalRule } from "../../../core/rules";
 import { HubEmulator, type HubPlural } from "../../../local/emulators/hub/hub-emulator";
-import { loopbackCertificate } from "../../../local/emulators/tls";
-import { hubKubeConfig, KubeHubClient } from "../src/hub/client";
 import { decideApprovalRequest, type HubDecideDeps } from "../src/hub/decide";
 import { HubReconciler } from "../src/hub/reconcile";
 import { readHubSettings } from "../src/hub/settings";
 import type { Notification } from "../src/notifier";
-import { clusterId, startWorld, type World } from "./helpers";
+import { clusterId, startHub, startWorld, type World } from "./helpers";
 
 const TOKEN = "hub-token";
 const API = "/apis/placement.kubernetes-fleet.io/v1beta1";
@@ -33,11 +31,10 @@ let deps: HubDecideDeps;
 
 beforeEach(async () => {
     world = await startWorld();
-    const cert = await loopbackCertificate();
-    hub = new HubEmulator({ token: TOKEN, tls: cert, bookmarkMs: 100 });
-    const url = await hub.start();
+    const started = await startHub(TOKEN);
+    hub = started.hub;
     deps = {
-        hub: new KubeHubClient(hubKubeConfig(url, Buffer.from(cert.cert).toString("base64"), TOKEN)),
+        hub: started.client,
         placements: [{ name: "web", strategyName: "web", namespace: "apps" }],
         rules: RULES,
         memberClusterIds: Object.fromEntries(CLUSTERS.map((c) => [c, clusterId(c)])),

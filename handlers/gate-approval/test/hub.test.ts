@@ -6,9 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { APPROVAL_LABELS, approvalRequestName, isApproved } from "../../../core/placement";
 import type { ApprovalRule } from "../../../core/rules";
-import { HubEmulator } from "../../../local/emulators/hub/hub-emulator";
-import { loopbackCertificate } from "../../../local/emulators/tls";
-import { hubEndpointFromKubeconfig, hubKubeConfig, KubeHubClient } from "../src/hub/client";
+import type { HubEmulator } from "../../../local/emulators/hub/hub-emulator";
+import { hubEndpointFromKubeconfig } from "../src/hub/client";
 import { decideApprovalRequest, type HubDecideDeps, type HubDecision } from "../src/hub/decide";
 import { HubReconciler } from "../src/hub/reconcile";
 import { readHubSettings } from "../src/hub/settings";
@@ -18,7 +17,7 @@ import { readSettings } from "../src/settings";
 import { MemoryStateStore } from "../src/state";
 import { InvocationContext, type Timer } from "@azure/functions";
 import type { Notification } from "../src/notifier";
-import { clusterId, startWorld, type World } from "./helpers";
+import { clusterId, startHub, startWorld, type World } from "./helpers";
 
 const TOKEN = "hub-token";
 const RULES: ApprovalRule[] = [
@@ -31,18 +30,18 @@ const RULES: ApprovalRule[] = [
 
 let world: World;
 let hub: HubEmulator;
+let hubCaData: string;
 let deps: HubDecideDeps;
 let audits: HubDecision[];
 
 beforeEach(async () => {
     world = await startWorld();
-    const cert = await loopbackCertificate();
-    hub = new HubEmulator({ token: TOKEN, tls: cert, bookmarkMs: 100 });
-    const url = await hub.start();
-    const client = new KubeHubClient(hubKubeConfig(url, Buffer.from(cert.cert).toString("base64"), TOKEN));
+    const started = await startHub(TOKEN);
+    hub = started.hub;
+    hubCaData = started.caData;
     audits = [];
     deps = {
-        hub: client,
+        hub: started.client,
         placements: [{ name: "web", strategyName: "web" }],
         rules: RULES,
         memberClusterIds: { "aks-blue-1": clusterId("aks-blue-1"), "aks-blue-2": clusterId("aks-blue-2") },
@@ -386,7 +385,6 @@ describe("approval-requests timer trigger", () => {
     });
 
     it("signs in with a token for the AKS server application and approves through the default hub client", async () => {
-        const cert = await loopbackCertificate();
         const name = seedRun("web-run-1");
         const scopes: string[] = [];
         const settings = readSettings({
@@ -408,7 +406,7 @@ describe("approval-requests timer trigger", () => {
             hub: () =>
                 readHubSettings({
                     HUB_SERVER: hub.url,
-                    HUB_CA_DATA: Buffer.from(cert.cert).toString("base64"),
+                    HUB_CA_DATA: hubCaData,
                     HUB_PLACEMENTS: JSON.stringify([{ name: "web", strategyName: "web" }]),
                     HUB_MEMBER_CLUSTERS: JSON.stringify(deps.memberClusterIds),
                 }),
