@@ -9,7 +9,7 @@
  * stack's `UPGRADE_EVENTS`, the emulator the stack's strategy (so a started run is built from it) and
  * each member's configured `kubernetesVersion` (default the emulator's 1.33.0).
  */
-import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
+import type { HttpClient } from "@azure/core-rest-pipeline";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fleetId as fleetIdOf, gateId as gateIdOf } from "../../core/arm-id";
@@ -21,6 +21,7 @@ import type { GatePosition, StageSpec } from "../../core/strategy";
 import { parseConfigMap } from "../../config";
 import type { Decision, Outcome } from "../../handlers/gate-approval/src/audit";
 import { RedeliveryRequested } from "../../handlers/gate-approval/src/event-handler";
+import { createHandlerHttpClient } from "../../handlers/gate-approval/src/http-client";
 import type { Notification } from "../../handlers/gate-approval/src/notifier";
 import { managedClusterId } from "../../components/fleet";
 import { ArmEmulator, type EmulatorGate, type MemberState, type UpdateRunSpec } from "../emulators/arm";
@@ -82,14 +83,15 @@ export interface ReplayResult {
     readonly requestLog: readonly { route: string; status: number | string }[];
 }
 
-/** The SDK's HTTP client, measuring the wall time during which at least one request is in flight. */
-function timedHttpClient(): HttpClient & { busyMs(): number } {
-    const inner = createDefaultHttpClient();
+/** The handler's own HTTP client, measuring the wall time during which at least one request is in flight. */
+function timedHttpClient(): HttpClient & { busyMs(): number; close(): Promise<void> } {
+    const inner = createHandlerHttpClient();
     let inFlight = 0;
     let since = 0;
     let busy = 0;
     return {
         busyMs: () => busy + (inFlight > 0 ? performance.now() - since : 0),
+        close: () => inner.close(),
         async sendRequest(request) {
             if (inFlight++ === 0) since = performance.now();
             try {
@@ -340,10 +342,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         throw e;
     }
     const emu = await starting;
+    const httpClient = timedHttpClient();
     try {
         await seedEmulator(emu, cfg, fleetId, subscriptionId, created);
 
-        const httpClient = timedHttpClient();
         const now = opts.now?.getTime();
         const offline = offlineHandler({
             fleetId,
@@ -410,6 +412,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
             requestLog,
         };
     } finally {
+        await httpClient.close();
         await emu.stop();
     }
 }

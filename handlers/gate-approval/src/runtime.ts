@@ -6,6 +6,7 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { ManagedIdentityCredential } from "@azure/identity";
 import { ArmClient } from "./arm-client";
+import { createHandlerHttpClient } from "./http-client";
 import { createMetricsReader } from "./checks/metric";
 import type { MetricsReader } from "./checks/types";
 import type { EngineDeps } from "./engine";
@@ -52,7 +53,8 @@ export function createRuntime(settings: HandlerSettings, overrides: RuntimeOverr
         overrides.credential ??
             new ManagedIdentityCredential(settings.clientId !== undefined ? { clientId: settings.clientId } : {}),
     );
-    const tuning = overrides.tuning ?? {};
+    // One HTTP client (undici's keep-alive agents) for every endpoint of the process, unless injected.
+    const tuning: PipelineTuning = { httpClient: createHandlerHttpClient(), ...(overrides.tuning ?? {}) };
     const arm = new ArmClient({ ...tuning, credential, baseUrl: settings.armEndpoint });
     const http = createTransport({ ...tuning, followRedirects: true });
     const metrics =

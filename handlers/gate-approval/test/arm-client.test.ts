@@ -9,7 +9,23 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { loopbackCertificate } from "../../../local/emulators/tls";
 import { ArmClient, ArmError } from "../src/arm-client";
-import { FAST, FLEET_ID, FLEET_REF, World, clusterId, countingCredential, guid, startWorld } from "./helpers";
+import { createHandlerHttpClient } from "../src/http-client";
+import {
+    FAST,
+    FLEET_ID,
+    FLEET_REF,
+    World,
+    clusterId,
+    countingCredential,
+    guid,
+    startWorld as startWorldWith,
+} from "./helpers";
+
+/** Every fault runs over the handler's own client and over the SDK's, which the handler falls back to. */
+const TRANSPORTS = [
+    ["the handler's undici client", () => createHandlerHttpClient()],
+    ["the SDK's node client", () => undefined],
+] as const;
 
 let world: World | undefined;
 afterEach(async () => {
@@ -17,7 +33,7 @@ afterEach(async () => {
     world = undefined;
 });
 
-function client(w: World, extra: Partial<ConstructorParameters<typeof ArmClient>[0]> = {}): ArmClient {
+function clientWith(w: World, extra: Partial<ConstructorParameters<typeof ArmClient>[0]> = {}): ArmClient {
     return new ArmClient({
         ...FAST,
         tlsCa: w.emu.ca,
@@ -29,7 +45,12 @@ function client(w: World, extra: Partial<ConstructorParameters<typeof ArmClient>
     });
 }
 
-describe("ArmClient against the emulator", () => {
+describe.each(TRANSPORTS)("ArmClient against the emulator, over %s", (_name, transport) => {
+    const startWorld = (options: Parameters<typeof startWorldWith>[0] = {}) =>
+        startWorldWith({ ...options, tuning: { httpClient: transport() } });
+    const client = (w: World, extra: Partial<ConstructorParameters<typeof ArmClient>[0]> = {}) =>
+        clientWith(w, { httpClient: transport(), ...extra });
+
     it("GETs a gate with its eTag, and answers undefined for a missing one", async () => {
         world = await startWorld();
         const id = world.gate({ n: 1, stage: "dev", group: "blue", timing: "After", displayName: "blue healthy" });

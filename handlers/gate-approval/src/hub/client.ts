@@ -1,6 +1,7 @@
 /**
- * The handler's client of the fleet hub's Kubernetes API (over node-fetch, with the hub's CA and a
- * bearer token; `@kubernetes/client-node` itself would add 0.8 MB to the 1.5 MB handler bundle): reads
+ * The handler's client of the fleet hub's Kubernetes API (over the handler's undici agent, with the
+ * hub's CA and a bearer token; `@kubernetes/client-node` itself would add 0.8 MB to the 1.5 MB
+ * handler bundle): reads
  * approval requests, staged update runs and placements, watches approval requests from a
  * resourceVersion, and writes the `Approved` condition to a request's status subresource as a JSON
  * merge patch carrying the read `resourceVersion` (so a concurrent change answers 409, never a lost
@@ -9,8 +10,8 @@
  * Credentials: the hub's server and CA come from the fleet's `listCredentials` kubeconfig; the user
  * is a bearer token for the AKS Entra ID server application, so no kubelogin is needed.
  */
-import * as https from "node:https";
-import fetch, { Headers } from "node-fetch";
+import type { Dispatcher } from "undici";
+import { Agent, agentRequest, type UndiciAgent } from "../http-client";
 import { PLACEMENT_GROUP, type ApprovalRequestObject, type Condition } from "../../../../core/placement";
 
 export { AKS_AAD_SERVER_APP, AKS_TOKEN_SCOPE } from "../../../../core/hub-access";
@@ -156,13 +157,31 @@ export function hubEndpointFromKubeconfig(base64Kubeconfig: string): { server: s
 
 export class KubeHubClient implements HubApi {
     private readonly base: string;
-    private readonly agent: https.Agent;
+    private readonly origin: string;
+    private readonly agent: UndiciAgent;
 
     constructor(private readonly conn: HubConnection) {
-        this.base = `${conn.server.replace(/\/+$/, "")}/apis/${PLACEMENT_GROUP}/${VERSION}`;
-        this.agent = new https.Agent({
-            keepAlive: true,
-            ...(conn.caData ? { ca: Buffer.from(conn.caData, "base64").toString("utf8") } : {}),
+        const server = new URL(conn.server);
+        this.origin = server.origin;
+        this.base = `${server.pathname.replace(/\/+$/, "")}/apis/${PLACEMENT_GROUP}/${VERSION}`;
+        this.agent = new Agent(
+            conn.caData ? { connect: { ca: Buffer.from(conn.caData, "base64").toString("utf8") } } : {},
+        );
+    }
+
+    /** Sends one request to the hub with the bearer token; the caller reads or dumps the body. */
+    private send(method: string, path: string, body?: string, contentType?: string): Promise<Dispatcher.ResponseData> {
+        const headers: Record<string, string> = {
+            authorization: `Bearer ${this.conn.token}`,
+            accept: "application/json",
+        };
+        if (contentType) headers["content-type"] = contentType;
+        return agentRequest(this.agent, {
+            origin: this.origin,
+            path: `${this.base}${path}`,
+            method: method as "GET" | "PATCH",
+            headers,
+            body: body ?? null,
         });
     }
 
@@ -174,25 +193,31 @@ export class KubeHubClient implements HubApi {
         body?: unknown,
         contentType?: string,
     ): Promise<T | undefined> {
-        let res: Awaited<ReturnType<typeof fetch>>;
+        let res: Dispatcher.ResponseData;
         try {
-            const headers = new Headers({ authorization: `Bearer ${this.conn.token}`, accept: "application/json" });
-            if (contentType) headers.set("content-type", contentType);
-            res = await fetch(`${this.base}${path}`, {
-                method,
-                headers,
-                agent: this.agent,
-                ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-            });
+            res = await this.send(method, path, body !== undefined ? JSON.stringify(body) : undefined, contentType);
         } catch (e) {
             throw hubError(e, what);
         }
-        if (res.status === 404 && method === "GET") return undefined;
-        if (!res.ok) throw new HubError(`${what}: HTTP ${res.status}`, res.status);
+        const status = res.statusCode;
+        if (status === 404 && method === "GET") {
+            await res.body.dump();
+            return undefined;
+        }
+        if (status < 200 || status > 299) {
+            await res.body.dump();
+            throw new HubError(`${what}: HTTP ${status}`, status);
+        }
+        let text: string;
         try {
-            return (await res.json()) as T;
+            text = await res.body.text();
         } catch (e) {
-            throw new HubError(`${what}: response is not JSON (${(e as Error).message})`, res.status);
+            throw hubError(e, what);
+        }
+        try {
+            return JSON.parse(text) as T;
+        } catch (e) {
+            throw new HubError(`${what}: response is not JSON (${(e as Error).message})`, status);
         }
     }
 
@@ -224,12 +249,12 @@ export class KubeHubClient implements HubApi {
             timeoutSeconds: String(timeoutSeconds),
         });
         try {
-            const res = await fetch(`${this.base}${path}?${q.toString()}`, {
-                headers: { authorization: `Bearer ${this.conn.token}`, accept: "application/json" },
-                agent: this.agent,
-            });
-            if (res.status === 410) return { resourceVersion: rv, gone: true };
-            if (!res.ok) return { resourceVersion: rv, gone, error: `${what}: HTTP ${res.status}` };
+            const res = await this.send("GET", `${path}?${q.toString()}`);
+            if (res.statusCode === 410 || res.statusCode < 200 || res.statusCode > 299) {
+                await res.body.dump();
+                if (res.statusCode === 410) return { resourceVersion: rv, gone: true };
+                return { resourceVersion: rv, gone, error: `${what}: HTTP ${res.statusCode}` };
+            }
             let buffered = "";
             const handle = (line: string) => {
                 if (line.trim() === "") return;
@@ -245,8 +270,10 @@ export class KubeHubClient implements HubApi {
                 if (next) rv = next;
                 onEvent(e.type, e.object);
             };
+            // Decoded as a stream: a character split between two chunks stays whole.
+            res.body.setEncoding("utf8");
             for await (const chunk of res.body) {
-                buffered += chunk.toString();
+                buffered += chunk as string;
                 let nl: number;
                 while ((nl = buffered.indexOf("\n")) >= 0) {
                     handle(buffered.slice(0, nl));
