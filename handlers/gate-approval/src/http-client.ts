@@ -38,6 +38,13 @@ const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
 const brotli = promisify(zlib.brotliDecompress);
 
+/**
+ * A connection that is not up within this time fails the try (`ETIMEDOUT`, retried). undici's
+ * headers timeout starts once the request is written, so connecting has its own bound: the default
+ * per-try time, as the SDK's client counts connecting in it.
+ */
+const CONNECT_TIMEOUT_MS = 4000;
+
 /** undici's socket errors under the names the SDK's retry strategy retries (node's own codes). */
 const RETRIED_AS: Readonly<Record<string, string>> = {
     UND_ERR_SOCKET: "ECONNRESET",
@@ -99,7 +106,9 @@ export function createHandlerHttpClient(): HandlerHttpClient {
         const key = tls === undefined ? "" : tlsKey(tls)!;
         let a = agents.get(key);
         if (!a) {
-            a = new Agent(key === "" ? {} : { connect: { ca: key } });
+            a = new Agent({
+                connect: key === "" ? { timeout: CONNECT_TIMEOUT_MS } : { timeout: CONNECT_TIMEOUT_MS, ca: key },
+            });
             agents.set(key, a);
         }
         return a;
@@ -160,7 +169,10 @@ function sendError(e: unknown, request: PipelineRequest): unknown {
         return abort;
     }
     if (!(e instanceof Error) || e.name === "AbortError" || sdk.isRestError(e)) return e;
-    const own = (e as { code?: unknown }).code;
-    const code = typeof own === "string" ? (RETRIED_AS[own] ?? own) : sdk.RestError.REQUEST_SEND_ERROR;
-    return new sdk.RestError(e.message, { code, request });
+    return new sdk.RestError(e.message, { code: restErrorCode((e as { code?: unknown }).code), request });
+}
+
+/** The `RestError` code of a failed send: undici's socket errors under node's names, others as they are. */
+export function restErrorCode(code: unknown): string {
+    return typeof code === "string" ? (RETRIED_AS[code] ?? code) : sdk.RestError.REQUEST_SEND_ERROR;
 }

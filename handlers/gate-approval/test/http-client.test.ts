@@ -9,7 +9,7 @@ import * as zlib from "node:zlib";
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from "@azure/core-rest-pipeline";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loopbackCertificate, type LoopbackCertificate } from "../../../local/emulators/tls";
-import { createHandlerHttpClient, sdkOnlyReason, type HandlerHttpClient } from "../src/http-client";
+import { createHandlerHttpClient, restErrorCode, sdkOnlyReason, type HandlerHttpClient } from "../src/http-client";
 
 let tls: LoopbackCertificate;
 let server: https.Server | undefined;
@@ -149,5 +149,19 @@ describe("sdkOnlyReason", () => {
         ["request overrides", base({ requestOverrides: { family: 4 } }), "overrides"],
     ])("%s → %s", (_what, req, reason) => {
         expect(sdkOnlyReason(req)).toBe(reason);
+    });
+});
+
+describe("restErrorCode", () => {
+    it.each([
+        ["UND_ERR_SOCKET", "ECONNRESET"],
+        ["UND_ERR_CONNECT_TIMEOUT", "ETIMEDOUT"],
+        ["UND_ERR_HEADERS_TIMEOUT", "ETIMEDOUT"],
+        ["ECONNREFUSED", "ECONNREFUSED"],
+        ["ENOTFOUND", "ENOTFOUND"],
+        ["DEPTH_ZERO_SELF_SIGNED_CERT", "DEPTH_ZERO_SELF_SIGNED_CERT"],
+        [undefined, "REQUEST_SEND_ERROR"],
+    ])("%s → %s", (code, expected) => {
+        expect(restErrorCode(code)).toBe(expected);
     });
 });
