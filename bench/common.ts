@@ -1,4 +1,5 @@
 /** What the benchmarks share: result rows, order statistics, generated gate names, npm scripts' node arguments. */
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
@@ -30,4 +31,25 @@ export function npmScriptArgs(name: string): string[] {
     const [command, ...args] = (pkg.scripts[name] ?? "").split(/\s+/);
     if (command !== "node") throw new Error(`npm script ${name} does not start with node: ${pkg.scripts[name]}`);
     return args;
+}
+
+/** A fixed CPU workload (a SHA-256 chain and an integer loop), run in a fresh process. */
+const SPEED_PROBE = `
+const crypto = require("node:crypto");
+const t0 = process.hrtime.bigint();
+let h = Buffer.alloc(64);
+for (let i = 0; i < 300000; i++) h = crypto.createHash("sha256").update(h).digest();
+let x = 0;
+for (let i = 0; i < 3e7; i++) x = (x * 31 + i) | 0;
+process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e6 + (x & 0)));
+`;
+
+/**
+ * Milliseconds the fixed workload takes: how fast this shared host runs at the moment (the same
+ * command's figures move with it), so results from different periods can be told apart.
+ */
+export function hostSpeedProbe(): number {
+    const run = spawnSync(process.execPath, ["-e", SPEED_PROBE], { encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`speed probe failed: ${run.stderr}`);
+    return Number(run.stdout);
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateStackYaml } from "./generate";
-import { median, type Row } from "./common";
+import { hostSpeedProbe, median, type Row } from "./common";
 import { benchCliReplay } from "./cli-replay";
 import { benchBundle, benchReplay } from "./handler";
 import { benchFilters, benchRehearsal } from "./rehearse";
@@ -86,11 +86,12 @@ function table(title: string, intro: string, r: { rows: Row[]; notes: string[] }
  */
 function onlyCliReplay(): void {
     const file = path.join(__dirname, "results.md");
+    const before = hostSpeedProbe();
     const r = benchCliReplay();
     const stamp = `Measured on its own (\`npm run bench -- --only cli-replay\`): ${machine()}, ${new Date().toISOString().slice(0, 10)}, load average ${os
         .loadavg()
         .map((x) => x.toFixed(1))
-        .join(" / ")} (1 / 5 / 15 min) at the end.`;
+        .join(" / ")} (1 / 5 / 15 min) at the end; ${speedLine(before, hostSpeedProbe())}.`;
     const section = table(CLI_REPLAY_TITLE, `${CLI_REPLAY_INTRO}\n\n${stamp}`, r).join("\n");
     const text = readFileSync(file, "utf8");
     const start = text.indexOf(`## ${CLI_REPLAY_TITLE}`);
@@ -103,6 +104,11 @@ function onlyCliReplay(): void {
     process.stdout.write(`${section}\n`);
 }
 
+/** The host's speed probe before and after a measurement (`hostSpeedProbe`). */
+function speedLine(before: number, after: number): string {
+    return `host speed probe ${before.toFixed(0)} ms before, ${after.toFixed(0)} ms after (a fixed CPU workload; lower is faster)`;
+}
+
 async function main(): Promise<void> {
     if (process.argv.includes("--only")) {
         const what = process.argv[process.argv.indexOf("--only") + 1];
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
         onlyCliReplay();
         return;
     }
+    const before = hostSpeedProbe();
     const sections: string[] = [
         ...table(
             "Offline plan (program under Pulumi mocks)",
@@ -145,6 +152,7 @@ async function main(): Promise<void> {
         "",
         `Machine: ${machine()}`,
         `Date: ${new Date().toISOString().slice(0, 10)}`,
+        `Host: ${speedLine(before, hostSpeedProbe())}; this shared host runs up to about half slower in some periods, and every figure moves with it.`,
         "Rerun: `npm run bench` (rewrites this file); `npm run bench -- --only cli-replay` reruns only the whole-CLI replay section.",
         "",
         ...sections,
