@@ -38,13 +38,6 @@ const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
 const brotli = promisify(zlib.brotliDecompress);
 
-/**
- * A connection that is not up within this time fails the try (`ETIMEDOUT`, retried). undici's
- * headers timeout starts once the request is written, so connecting has its own bound: the default
- * per-try time, as the SDK's client counts connecting in it.
- */
-const CONNECT_TIMEOUT_MS = 4000;
-
 /** undici's socket errors under the names the SDK's retry strategy retries (node's own codes). */
 const RETRIED_AS: Readonly<Record<string, string>> = {
     UND_ERR_SOCKET: "ECONNRESET",
@@ -71,20 +64,51 @@ function tlsKey(tls: TlsSettings): string | undefined {
     return typeof tls.ca === "string" ? tls.ca : tls.ca === undefined ? "" : undefined;
 }
 
+/**
+ * The body as text, decoded as `Content-Encoding` says (the SDK's decompression policy asks for gzip
+ * and deflate). A HEAD answer or an empty body is "".
+ */
 async function decoded(body: Dispatcher.ResponseData["body"], encoding: string | undefined): Promise<string> {
     const kind = encoding?.trim().toLowerCase();
     if (kind === undefined || kind === "" || kind === "identity") return body.text();
     const raw = Buffer.from(await body.arrayBuffer());
+    if (raw.length === 0) return "";
     if (kind === "gzip" || kind === "x-gzip") return (await gunzip(raw)).toString("utf8");
     if (kind === "deflate") return (await inflate(raw)).toString("utf8");
     if (kind === "br") return (await brotli(raw)).toString("utf8");
-    throw new sdk.RestError(`unsupported content-encoding ${JSON.stringify(encoding)}`, {
-        code: sdk.RestError.PARSE_ERROR,
-    });
+    throw new Error(`unsupported content-encoding ${JSON.stringify(encoding)}`);
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
-    return Array.isArray(v) ? v.join(", ") : v;
+/**
+ * Headers a repeat of which node's `http` drops (keeping the first), as the SDK's client sees them; a
+ * repeated `Retry-After` or `ETag` must not become "1, 1".
+ */
+const FIRST_ONLY = new Set([
+    "age",
+    "authorization",
+    "content-length",
+    "content-type",
+    "etag",
+    "expires",
+    "from",
+    "host",
+    "if-modified-since",
+    "if-unmodified-since",
+    "last-modified",
+    "location",
+    "max-forwards",
+    "proxy-authorization",
+    "referer",
+    "retry-after",
+    "server",
+    "set-cookie",
+    "user-agent",
+]);
+
+/** One header's value as the SDK's client gives it: the first of a repeat where node keeps one, else joined. */
+export function headerValue(name: string, v: string | string[] | undefined): string | undefined {
+    if (!Array.isArray(v)) return v;
+    return FIRST_ONLY.has(name.toLowerCase()) ? v[0] : v.join(", ");
 }
 
 export interface HandlerHttpClient extends HttpClient {
@@ -94,10 +118,10 @@ export interface HandlerHttpClient extends HttpClient {
 
 /**
  * The handler's `HttpClient`: undici agents (one per trusted CA, keep-alive) for plain requests,
- * the SDK's client for the rest (`sdkOnlyReason`). `request.timeout` bounds the wait for response
- * headers, as `perTryTimeoutPolicy` asks; a try that runs out is `RestError` `ETIMEDOUT`. undici
- * runs that timeout on its coarse half-second clock (cheap per request), so it fires up to about a
- * second late: a 4 s try ends within 5 s. The caller's signal still cuts a request at once.
+ * the SDK's client for the rest (`sdkOnlyReason`). As in the SDK's client, `request.timeout` bounds a
+ * try until its response headers, connecting included (a try that runs out is `RestError`
+ * `ETIMEDOUT`, which the SDK retries); the caller's signal cuts it at any point (`AbortError`); a
+ * body cut after the headers is `PARSE_ERROR`, not retried, since the server has answered.
  */
 export function createHandlerHttpClient(): HandlerHttpClient {
     const agents = new Map<string, UndiciAgent>();
@@ -106,9 +130,7 @@ export function createHandlerHttpClient(): HandlerHttpClient {
         const key = tls === undefined ? "" : tlsKey(tls)!;
         let a = agents.get(key);
         if (!a) {
-            a = new Agent({
-                connect: key === "" ? { timeout: CONNECT_TIMEOUT_MS } : { timeout: CONNECT_TIMEOUT_MS, ca: key },
-            });
+            a = new Agent(key === "" ? {} : { connect: { ca: key } });
             agents.set(key, a);
         }
         return a;
@@ -121,35 +143,77 @@ export function createHandlerHttpClient(): HandlerHttpClient {
                 return fallback.sendRequest(request);
             }
             const url = new URL(request.url);
+            if (url.protocol !== "https:" && !request.allowInsecureConnection)
+                throw new Error(`Cannot connect to ${request.url} while allowInsecureConnection is false.`);
+            const outer = request.abortSignal;
+            if (outer?.aborted) throw abortError();
             const headers: string[] = [];
             for (const [name, value] of request.headers) headers.push(name, value);
-            let res: Dispatcher.ResponseData;
+            // One signal per try: the caller's, and the per-try time until the response headers.
+            const controller = new AbortController();
+            const onAbort = () => controller.abort();
+            outer?.addEventListener("abort", onAbort);
+            let timedOut = false;
+            const timer =
+                request.timeout > 0
+                    ? setTimeout(() => {
+                          timedOut = true;
+                          controller.abort();
+                      }, request.timeout)
+                    : undefined;
             try {
-                res = await agentRequest(agentFor(request.tlsSettings), {
+                let res: Dispatcher.ResponseData;
+                const pending = agentRequest(agentFor(request.tlsSettings), {
                     origin: url.origin,
                     path: url.pathname + url.search,
                     method: request.method as Dispatcher.HttpMethod,
                     headers,
                     body: (request.body as string | undefined) ?? null,
-                    signal: request.abortSignal as AbortSignal | undefined,
-                    headersTimeout: request.timeout > 0 ? request.timeout : 0,
+                    signal: controller.signal,
                     reset: request.disableKeepAlive === true,
                 });
-            } catch (e) {
-                throw sendError(e, request);
+                try {
+                    // undici applies an abort once the request has a connection: while it connects,
+                    // only this race ends the try on time (the request is dropped when it connects).
+                    res = await Promise.race([pending, rejectOnAbort(controller.signal)]);
+                } catch (e) {
+                    pending.then(
+                        (late) => late.body.dump(),
+                        () => undefined,
+                    );
+                    if (outer?.aborted) throw abortError();
+                    if (timedOut)
+                        throw new sdk.RestError(`no response within ${request.timeout} ms`, {
+                            code: "ETIMEDOUT",
+                            request,
+                        });
+                    throw e instanceof Error && !sdk.isRestError(e)
+                        ? new sdk.RestError(e.message, { code: restErrorCode((e as { code?: unknown }).code), request })
+                        : e;
+                } finally {
+                    clearTimeout(timer);
+                }
+                const out = sdk.createHttpHeaders();
+                for (const name in res.headers) {
+                    const v = headerValue(name, res.headers[name]);
+                    if (v !== undefined) out.set(name, v);
+                }
+                let bodyAsText: string;
+                try {
+                    bodyAsText = request.method === "HEAD" ? "" : await decoded(res.body, out.get("content-encoding"));
+                } catch (e) {
+                    if (outer?.aborted) throw abortError();
+                    throw new sdk.RestError(`Error reading response as text: ${(e as Error).message}`, {
+                        code: sdk.RestError.PARSE_ERROR,
+                        request,
+                    });
+                } finally {
+                    if (request.method === "HEAD") await res.body.dump();
+                }
+                return { request, status: res.statusCode, headers: out, bodyAsText };
+            } finally {
+                outer?.removeEventListener("abort", onAbort);
             }
-            const out = sdk.createHttpHeaders();
-            for (const name in res.headers) {
-                const v = headerValue(res.headers[name]);
-                if (v !== undefined) out.set(name, v);
-            }
-            let bodyAsText: string;
-            try {
-                bodyAsText = await decoded(res.body, out.get("content-encoding"));
-            } catch (e) {
-                throw sendError(e, request);
-            }
-            return { request, status: res.statusCode, headers: out, bodyAsText };
         },
         async close() {
             await Promise.all([...agents.values()].map((a) => a.close()));
@@ -158,18 +222,18 @@ export function createHandlerHttpClient(): HandlerHttpClient {
     };
 }
 
-/**
- * A request cut by its signal is an AbortError, whatever reason the signal carries (the SDK's
- * contract); anything else becomes a `RestError` with a code.
- */
-function sendError(e: unknown, request: PipelineRequest): unknown {
-    if (request.abortSignal?.aborted) {
-        const abort = new Error("The operation was aborted.");
-        abort.name = "AbortError";
-        return abort;
-    }
-    if (!(e instanceof Error) || e.name === "AbortError" || sdk.isRestError(e)) return e;
-    return new sdk.RestError(e.message, { code: restErrorCode((e as { code?: unknown }).code), request });
+/** A promise that rejects when `signal` aborts (and never settles otherwise). */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+    return new Promise<never>((_resolve, reject) =>
+        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true }),
+    );
+}
+
+/** The SDK's contract for a request cut by its caller's signal, whatever reason the signal carries. */
+function abortError(): Error {
+    const e = new Error("The operation was aborted.");
+    e.name = "AbortError";
+    return e;
 }
 
 /** The `RestError` code of a failed send: undici's socket errors under node's names, others as they are. */

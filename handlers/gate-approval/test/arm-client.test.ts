@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { loopbackCertificate } from "../../../local/emulators/tls";
 import { ArmClient, ArmError } from "../src/arm-client";
-import { createHandlerHttpClient } from "../src/http-client";
+import type { HttpClient } from "@azure/core-rest-pipeline";
+import { createHandlerHttpClient, type HandlerHttpClient } from "../src/http-client";
 import {
     FAST,
     FLEET_ID,
@@ -22,15 +23,24 @@ import {
 } from "./helpers";
 
 /** Every fault runs over the handler's own client and over the SDK's, which the handler falls back to. */
+const handlerClients: HandlerHttpClient[] = [];
 const TRANSPORTS = [
-    ["the handler's undici client", () => createHandlerHttpClient()],
-    ["the SDK's node client", () => undefined],
+    [
+        "the handler's undici client",
+        (): HttpClient => {
+            const c = createHandlerHttpClient();
+            handlerClients.push(c);
+            return c;
+        },
+    ],
+    ["the SDK's node client", (): HttpClient | undefined => undefined],
 ] as const;
 
 let world: World | undefined;
 afterEach(async () => {
     await world?.stop();
     world = undefined;
+    await Promise.all(handlerClients.splice(0).map((c) => c.close()));
 });
 
 function clientWith(w: World, extra: Partial<ConstructorParameters<typeof ArmClient>[0]> = {}): ArmClient {
@@ -254,7 +264,7 @@ describe.each(TRANSPORTS)("ArmClient against the emulator, over %s", (_name, tra
     });
 });
 
-describe("transport security", () => {
+describe.each(TRANSPORTS)("transport security, over %s", (_name, transport) => {
     it("never sends the bearer token over plain http, not even to loopback", async () => {
         const hits: string[] = [];
         const server = http.createServer((req, res) => {
@@ -265,7 +275,7 @@ describe("transport security", () => {
         try {
             const credential = countingCredential();
             const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-            const arm = new ArmClient({ ...FAST, credential, baseUrl: base });
+            const arm = new ArmClient({ ...FAST, httpClient: transport(), credential, baseUrl: base });
             const e = await arm.getGate(`${FLEET_ID}/gates/${guid(1)}`).catch((x: unknown) => x);
             expect(e).toBeInstanceOf(Error);
             expect((e as Error).message).toMatch(/non-TLS protected \(non-https\) URLs/);
@@ -277,7 +287,7 @@ describe("transport security", () => {
     });
 });
 
-describe("origin guard", () => {
+describe.each(TRANSPORTS)("origin guard, over %s", (_name, transport) => {
     it("never follows a nextLink to another host", async () => {
         const hits: string[] = [];
         const tls = await loopbackCertificate();
@@ -289,7 +299,13 @@ describe("origin guard", () => {
         await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
         try {
             const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-            const arm = new ArmClient({ ...FAST, tlsCa: tls.cert, credential: countingCredential(), baseUrl: base });
+            const arm = new ArmClient({
+                ...FAST,
+                httpClient: transport(),
+                tlsCa: tls.cert,
+                credential: countingCredential(),
+                baseUrl: base,
+            });
             const e = await arm.listGates(FLEET_REF).catch((x: unknown) => x);
             expect(e).toBeInstanceOf(ArmError);
             expect((e as Error).message).toMatch(/refusing a request to https:\/\/attacker\.example/);
