@@ -155,6 +155,11 @@ export function groupsCompletedAt(stages: readonly StageSpec[], gate: GatePositi
     return done;
 }
 
+/** What `samePosition` compares, as one key: events with equal keys are at the same position. */
+function positionKey(e: GateEvent): string {
+    return [e.stage ?? "", e.group ?? "", e.timing, e.displayName ?? ""].join("\u0000").toLowerCase();
+}
+
 function samePosition(g: GatePosition, e: GateEvent): boolean {
     const eq = (a: string | undefined, b: string | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
     return eq(g.stage, e.stage) && eq(g.group, e.group) && g.timing === e.timing && eq(g.displayName, e.displayName);
@@ -213,8 +218,11 @@ async function seedEmulator(
     subscriptionId: string,
     created: readonly GateEvent[],
 ): Promise<void> {
+    // Thousands of events name a few gate positions: look each position up once.
     const completed = new Set<string>();
-    for (const e of created) {
+    const positions = new Map<string, GateEvent>();
+    for (const e of created) positions.set(positionKey(e), e);
+    for (const e of positions.values()) {
         const position = cfg.gates.find((g) => samePosition(g, e));
         if (position) groupsCompletedAt(cfg.updateStrategy.stages, position).forEach((g) => completed.add(g));
     }
