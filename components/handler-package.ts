@@ -33,6 +33,7 @@
 import * as pulumi from "@pulumi/pulumi";
 
 export {
+    BUILD_RECORD,
     buildHandlerPackage,
     GATE_EVENT_FUNCTION,
     GATE_SWEEP_FUNCTION,

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+    BUILD_RECORD,
     buildHandlerPackage,
     classifyPublishResponse,
     deploymentOutcome,
@@ -144,7 +145,9 @@ describe("buildHandlerPackage", () => {
         const entries = readZip(zip);
         expect([...entries.keys()]).toEqual([...pkg.files]);
         for (const [name, data] of entries) expect(data.equals(fs.readFileSync(path.join(pkg.dir, name)))).toBe(true);
-        const again = buildHandlerPackage(path.join(tmp, "a"));
+        // A fresh build elsewhere (not a reuse) makes the same bytes.
+        const again = buildHandlerPackage(path.join(tmp, "b"));
+        expect(again.reused).toBe(false);
         expect(again.sha256).toBe(pkg.sha256);
     });
 
@@ -360,3 +363,60 @@ describe("publish helpers", () => {
 });
 
 // The publish itself (OneDeploy over HTTPS, through the serialized provider): handler-publish-serialized.test.ts.
+
+describe("reusing an unchanged build", () => {
+    const recordOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, BUILD_RECORD), "utf8"));
+    const indexHash = () =>
+        crypto
+            .createHash("sha256")
+            .update(fs.readFileSync(path.join(HANDLER_DIR, "src", "index.ts")))
+            .digest("hex");
+
+    it("reuses a build of the same inputs: same package, nothing written again", () => {
+        const dir = path.join(tmp, "reuse");
+        const first = buildHandlerPackage(dir);
+        expect(first.reused).toBe(false);
+        const record = recordOf(dir);
+        expect(Object.keys(record.inputs)).toEqual([...first.bundledInputs]);
+        expect(record.inputs["src/index.ts"]).toBe(indexHash());
+        const zipTime = fs.statSync(first.zipPath).mtimeMs;
+        const second = buildHandlerPackage(dir);
+        expect(second).toEqual({ ...first, reused: true });
+        expect(fs.statSync(second.zipPath).mtimeMs).toBe(zipTime);
+    });
+
+    it.each([
+        [
+            "an input whose content changed",
+            (r: { inputs: Record<string, string> }) => (r.inputs["src/index.ts"] = "0".repeat(64)),
+        ],
+        [
+            "an input that is gone",
+            (r: { inputs: Record<string, string> }) => (r.inputs["src/gone.ts"] = "0".repeat(64)),
+        ],
+        ["another recipe (bundle.ts, host.json, a manifest or the lock)", (r: { recipe: string }) => (r.recipe = "x")],
+        ["another zip", (r: { sha256: string }) => (r.sha256 = "0".repeat(64))],
+    ])("builds again after %s", (_what, change) => {
+        const dir = path.join(tmp, `again-${crypto.randomBytes(3).toString("hex")}`);
+        const first = buildHandlerPackage(dir);
+        const record = recordOf(dir);
+        change(record);
+        fs.writeFileSync(path.join(dir, BUILD_RECORD), JSON.stringify(record));
+        const second = buildHandlerPackage(dir);
+        expect(second.reused).toBe(false);
+        expect(second.sha256).toBe(first.sha256);
+        expect(recordOf(dir).inputs["src/index.ts"]).toBe(indexHash());
+        expect(buildHandlerPackage(dir).reused).toBe(true);
+    });
+
+    it("builds again when the deploy folder no longer matches its zip, and restores it", () => {
+        const dir = path.join(tmp, "damaged");
+        const first = buildHandlerPackage(dir);
+        const bundle = path.join(first.dir, "index.js");
+        const good = fs.readFileSync(bundle);
+        fs.writeFileSync(bundle, "// edited by hand\n");
+        const second = buildHandlerPackage(dir);
+        expect(second.reused).toBe(false);
+        expect(fs.readFileSync(bundle).equals(good)).toBe(true);
+    });
+});

@@ -4,6 +4,7 @@
  * `package.json`, the bundle) and a deterministic `dist/package.zip` whose hash moves only with the
  * code. `build.ts` runs it for `npm run build -w handlers/gate-approval`; the Pulumi program's
  * `components/handler-package.ts` runs the same recipe at `pulumi up`, so both deploy the same bytes.
+ * A build whose inputs are unchanged is reused (`build-record.json`, checked by content hashes).
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -39,6 +40,8 @@ export interface HandlerPackage {
     readonly files: readonly string[];
     /** Source files esbuild put in the bundle (paths relative to the handler folder). */
     readonly bundledInputs: readonly string[];
+    /** True when an earlier build of the same inputs was reused (`build-record.json`). */
+    readonly reused: boolean;
 }
 
 /** esbuild options of the handler bundle (`npm run build -w handlers/gate-approval` runs this builder too). */
@@ -80,6 +83,9 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
 export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dist")): HandlerPackage {
     const handlerDir = HANDLER_DIR;
     const packageDir = path.join(outDir, "package");
+    const recordFile = path.join(outDir, BUILD_RECORD);
+    const kept = keptBuild(recordFile, handlerDir, packageDir, path.join(outDir, "package.zip"));
+    if (kept) return kept;
     const result = esbuild.buildSync({ ...bundleOptions(handlerDir, outDir), write: false });
     if (result.errors.length > 0) {
         throw new Error(`handler bundle failed: ${result.errors.map((e) => e.text).join("; ")}`);
@@ -111,14 +117,99 @@ export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dis
     const zipPath = path.join(outDir, "package.zip");
     writeAtomic(zipPath, zip);
     const bundledInputs = Object.keys(result.metafile?.inputs ?? {}).sort();
-    return {
+    const pkg: HandlerPackage = {
         dir: packageDir,
         zipPath,
-        sha256: crypto.createHash("sha256").update(zip).digest("hex"),
+        sha256: sha256(zip),
         bundleBytes,
         files,
         bundledInputs,
+        reused: false,
     };
+    writeAtomic(recordFile, JSON.stringify(buildRecord(handlerDir, pkg)));
+    return pkg;
+}
+
+// ----- reusing an unchanged build ---------------------------------------------------------------
+
+/** Beside a build: what it read (with content hashes) and what it made, so the same inputs reuse it. */
+export const BUILD_RECORD = "build-record.json";
+
+interface BuildRecord {
+    /** Hashes of what decides the build besides its inputs: this recipe, host.json, the manifests, the lock. */
+    readonly recipe: string;
+    /** Every file esbuild read (relative to the handler folder) and its content hash. */
+    readonly inputs: Readonly<Record<string, string>>;
+    readonly sha256: string;
+    readonly bundleBytes: number;
+    readonly files: readonly string[];
+}
+
+function sha256(data: string | Uint8Array): string {
+    return crypto.createHash("sha256").update(data).digest("hex");
+}
+
+/** What decides a build besides the bundled sources, hashed: a change to any of them builds again. */
+function recipeHash(handlerDir: string): string {
+    const files = [
+        __filename,
+        path.join(handlerDir, "host.json"),
+        path.join(handlerDir, "package.json"),
+        path.join(handlerDir, "tsconfig.json"),
+        path.join(handlerDir, "..", "..", "package-lock.json"),
+    ];
+    return sha256(files.map((f) => `${f}\u0000${fs.existsSync(f) ? sha256(fs.readFileSync(f)) : "-"}`).join("\n"));
+}
+
+function buildRecord(handlerDir: string, pkg: HandlerPackage): BuildRecord {
+    const inputs: Record<string, string> = {};
+    for (const f of pkg.bundledInputs) inputs[f] = sha256(fs.readFileSync(path.resolve(handlerDir, f)));
+    return {
+        recipe: recipeHash(handlerDir),
+        inputs,
+        sha256: pkg.sha256,
+        bundleBytes: pkg.bundleBytes,
+        files: pkg.files,
+    };
+}
+
+/**
+ * The build recorded in `recordFile` when it is still what a build would make: the same recipe,
+ * every input with the content it had, and the zip and deploy folder as written. Anything else
+ * (no record, a changed or missing file, a damaged record) is undefined: build again.
+ */
+function keptBuild(
+    recordFile: string,
+    handlerDir: string,
+    packageDir: string,
+    zipPath: string,
+): HandlerPackage | undefined {
+    try {
+        const r = JSON.parse(fs.readFileSync(recordFile, "utf8")) as BuildRecord;
+        if (r.recipe !== recipeHash(handlerDir)) return undefined;
+        for (const [f, hash] of Object.entries(r.inputs))
+            if (sha256(fs.readFileSync(path.resolve(handlerDir, f))) !== hash) return undefined;
+        const zip = fs.readFileSync(zipPath);
+        if (sha256(zip) !== r.sha256) return undefined;
+        for (const [name, data] of readZipEntries(zip))
+            if (!data.equals(fs.readFileSync(path.join(packageDir, name)))) return undefined;
+        return {
+            dir: packageDir,
+            zipPath,
+            sha256: r.sha256,
+            bundleBytes: r.bundleBytes,
+            files: r.files,
+            bundledInputs: Object.keys(r.inputs).sort(),
+            reused: true,
+        };
+    } catch {
+        return undefined;
+    }
+}
+
+/** The entries of a zip (fflate), for checking the deploy folder against it. */
+function readZipEntries(zip: Uint8Array): [string, Buffer][] {
+    return Object.entries(fflate.unzipSync(zip)).map(([name, data]) => [name, Buffer.from(data)]);
 }
 
 export interface ZipEntry {
