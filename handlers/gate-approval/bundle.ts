@@ -84,7 +84,8 @@ export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dis
     const handlerDir = HANDLER_DIR;
     const packageDir = path.join(outDir, "package");
     const recordFile = path.join(outDir, BUILD_RECORD);
-    const kept = keptBuild(recordFile, handlerDir, packageDir, path.join(outDir, "package.zip"));
+    const recipe = recipeHash(handlerDir);
+    const kept = keptBuild(recordFile, recipe, handlerDir, packageDir, path.join(outDir, "package.zip"));
     if (kept) return kept;
     const result = esbuild.buildSync({ ...bundleOptions(handlerDir, outDir), write: false });
     if (result.errors.length > 0) {
@@ -126,7 +127,7 @@ export function buildHandlerPackage(outDir: string = path.join(HANDLER_DIR, "dis
         bundledInputs,
         reused: false,
     };
-    writeAtomic(recordFile, JSON.stringify(buildRecord(handlerDir, pkg)));
+    writeAtomic(recordFile, JSON.stringify(buildRecord(handlerDir, recipe, pkg)));
     return pkg;
 }
 
@@ -161,11 +162,11 @@ function recipeHash(handlerDir: string): string {
     return sha256(files.map((f) => `${f}\u0000${fs.existsSync(f) ? sha256(fs.readFileSync(f)) : "-"}`).join("\n"));
 }
 
-function buildRecord(handlerDir: string, pkg: HandlerPackage): BuildRecord {
+function buildRecord(handlerDir: string, recipe: string, pkg: HandlerPackage): BuildRecord {
     const inputs: Record<string, string> = {};
     for (const f of pkg.bundledInputs) inputs[f] = sha256(fs.readFileSync(path.resolve(handlerDir, f)));
     return {
-        recipe: recipeHash(handlerDir),
+        recipe,
         inputs,
         sha256: pkg.sha256,
         bundleBytes: pkg.bundleBytes,
@@ -180,13 +181,14 @@ function buildRecord(handlerDir: string, pkg: HandlerPackage): BuildRecord {
  */
 function keptBuild(
     recordFile: string,
+    recipe: string,
     handlerDir: string,
     packageDir: string,
     zipPath: string,
 ): HandlerPackage | undefined {
     try {
         const r = JSON.parse(fs.readFileSync(recordFile, "utf8")) as BuildRecord;
-        if (r.recipe !== recipeHash(handlerDir)) return undefined;
+        if (r.recipe !== recipe) return undefined;
         for (const [f, hash] of Object.entries(r.inputs))
             if (sha256(fs.readFileSync(path.resolve(handlerDir, f))) !== hash) return undefined;
         const zip = fs.readFileSync(zipPath);

@@ -13,6 +13,7 @@
  */
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
+import { AbortError } from "@azure/abort-controller";
 import type { HttpClient, PipelineRequest, PipelineResponse, TlsSettings } from "@azure/core-rest-pipeline";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 
@@ -106,7 +107,7 @@ const FIRST_ONLY = new Set([
 ]);
 
 /** One header's value as the SDK's client gives it: the first of a repeat where node keeps one, else joined. */
-export function headerValue(name: string, v: string | string[] | undefined): string | undefined {
+function headerValue(name: string, v: string | string[] | undefined): string | undefined {
     if (!Array.isArray(v)) return v;
     return FIRST_ONLY.has(name.toLowerCase()) ? v[0] : v.join(", ");
 }
@@ -230,10 +231,8 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
 }
 
 /** The SDK's contract for a request cut by its caller's signal, whatever reason the signal carries. */
-function abortError(): Error {
-    const e = new Error("The operation was aborted.");
-    e.name = "AbortError";
-    return e;
+function abortError(): AbortError {
+    return new AbortError("The operation was aborted.");
 }
 
 /** The `RestError` code of a failed send: undici's socket errors under node's names, others as they are. */

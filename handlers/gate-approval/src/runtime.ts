@@ -54,7 +54,10 @@ export function createRuntime(settings: HandlerSettings, overrides: RuntimeOverr
             new ManagedIdentityCredential(settings.clientId !== undefined ? { clientId: settings.clientId } : {}),
     );
     // One HTTP client (undici's keep-alive agents) for every endpoint of the process, unless injected.
-    const tuning: PipelineTuning = { httpClient: createHandlerHttpClient(), ...(overrides.tuning ?? {}) };
+    const tuning: PipelineTuning = {
+        ...overrides.tuning,
+        httpClient: overrides.tuning?.httpClient ?? createHandlerHttpClient(),
+    };
     const arm = new ArmClient({ ...tuning, credential, baseUrl: settings.armEndpoint });
     const http = createTransport({ ...tuning, followRedirects: true });
     const metrics =

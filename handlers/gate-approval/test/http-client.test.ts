@@ -3,6 +3,7 @@
  * sends and returns, the CA it trusts, compressed answers, the per-try timeout, aborts and resets
  * under the codes the SDK's retry strategy knows, and the requests it leaves to the SDK's client.
  */
+import type { RequestListener } from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
@@ -27,7 +28,7 @@ afterEach(async () => {
 });
 
 /** Starts a loopback HTTPS server; answers its base URL and a new client. */
-async function serve(handler: https.RequestListener): Promise<[string, HandlerHttpClient]> {
+async function serve(handler: RequestListener): Promise<[string, HandlerHttpClient]> {
     server = https.createServer(tls, handler);
     await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
     const client = createHandlerHttpClient();

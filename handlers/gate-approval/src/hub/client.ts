@@ -250,7 +250,7 @@ export class KubeHubClient implements HubApi {
         });
         try {
             const res = await this.send("GET", `${path}?${q.toString()}`);
-            if (res.statusCode === 410 || res.statusCode < 200 || res.statusCode > 299) {
+            if (res.statusCode < 200 || res.statusCode > 299) {
                 await res.body.dump();
                 if (res.statusCode === 410) return { resourceVersion: rv, gone: true };
                 return { resourceVersion: rv, gone, error: `${what}: HTTP ${res.statusCode}` };
